@@ -1,0 +1,110 @@
+//! `devstack`: starts and stops the local stack (broker + schema registry) for the demo, and
+//! serves the registry in the foreground for `up`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use devstack::launcher::{self, Ports, StateDir};
+use devstack::registry::{serve, Compatibility, RegistryConfig};
+
+#[derive(Parser)]
+#[command(name = "devstack", about = "secflow's local stack: tansu broker + schema registry")]
+struct Cli {
+    /// Where state, logs and the env file live.
+    #[arg(long, global = true, default_value = ".devstack", env = "SECFLOW_DEVSTACK_DIR")]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start broker and registry in the background (no-op when already up).
+    Up {
+        /// Kafka port.
+        #[arg(long, default_value_t = 9092, env = "SECFLOW_BROKER_PORT")]
+        broker_port: u16,
+        /// Registry port.
+        #[arg(long, default_value_t = 8081, env = "SECFLOW_REGISTRY_PORT")]
+        registry_port: u16,
+    },
+    /// Show what runs.
+    Status,
+    /// Stop what `up` started.
+    Down,
+    /// Serve the schema registry in the foreground.
+    Registry {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// Persist to this file (ids survive restarts).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SECFLOW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let dir = StateDir(cli.state_dir);
+    let result: Result<(), String> = match cli.command {
+        Cmd::Up {
+            broker_port,
+            registry_port,
+        } => launcher::up(
+            &dir,
+            Ports {
+                broker: broker_port,
+                registry: registry_port,
+            },
+        )
+        .map(|s| {
+            println!("broker   127.0.0.1:{} (pid {})", s.broker.port, s.broker.pid);
+            println!("registry http://127.0.0.1:{} (pid {})", s.registry.port, s.registry.pid);
+            println!("env file {}", dir.env_file().display());
+        })
+        .map_err(|e| e.to_string()),
+        Cmd::Status => launcher::status(&dir)
+            .map(|lines| lines.iter().for_each(|l| println!("{l}")))
+            .map_err(|e| e.to_string()),
+        Cmd::Down => launcher::down(&dir)
+            .map(|lines| lines.iter().for_each(|l| println!("{l}")))
+            .map_err(|e| e.to_string()),
+        Cmd::Registry { listen, data } => match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => {
+                let config = RegistryConfig {
+                    data_file: data,
+                    default_compatibility: Compatibility::Backward,
+                };
+                let shutdown = async {
+                    let mut term =
+                        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                            Ok(s) => s,
+                            Err(_) => return std::future::pending().await,
+                        };
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = tokio::signal::ctrl_c() => {},
+                    }
+                };
+                serve(listener, config, shutdown).await.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(format!("binding {listen}: {e}")),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("devstack: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

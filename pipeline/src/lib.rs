@@ -1,0 +1,10 @@
+//! secflow pipeline: how records move. Kafka consumers and producers, Avro with the schema
+//! registry, topology loading and validation, the stage runners and dead letters. What happens
+//! to one record is decided in `processors`; every offset, header and transaction is owned here.
+
+pub mod codec;
+pub mod dead_letter;
+pub mod kafka;
+pub mod produce;
+pub mod stage;
+pub mod topology;

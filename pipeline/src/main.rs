@@ -1,0 +1,290 @@
+//! The `secflow` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pipeline::kafka::{self, TopicOutcome};
+use pipeline::produce::{self, KeyField, ProduceOptions};
+use pipeline::stage::{self, tap};
+use pipeline::topology::{self, LoadedTopology, StageConfig, TopicRole};
+use tokio::io::{AsyncWriteExt, BufReader};
+
+#[derive(Parser)]
+#[command(name = "secflow", version, about = "Security telemetry pipeline over Kafka")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "pretty", env = "SECFLOW_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a topology file; every problem is reported as file:line:column.
+    Validate {
+        /// Topology YAML.
+        file: PathBuf,
+    },
+    /// Manage topics.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// JSON lines (file or `-` for stdin) → validated canonical Avro events on a topic.
+    Produce {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Topic role or literal topic name (default: the canonical topic).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Which field keys the record.
+        #[arg(long, value_enum, default_value = "tenant")]
+        key_field: KeyField,
+        /// Write rejected lines here as JSON lines: {"line", "reason", "text"}.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Sends awaiting an acknowledgement at most.
+        #[arg(long, default_value_t = 10_000)]
+        max_in_flight: usize,
+        /// Input file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: String,
+    },
+    /// Run stages of a topology (all by default).
+    Run {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Only these stages (repeatable).
+        #[arg(long = "stage")]
+        stages: Vec<String>,
+        /// Stop a stage after this many seconds without a record.
+        #[arg(long)]
+        until_idle: Option<u64>,
+        /// Stop a stage after this many records.
+        #[arg(long)]
+        max_records: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create every topic the topology names (existing ones are left as they are).
+    Create {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+    },
+    /// Report which of the topology's topics are missing.
+    Check {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SECFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pipeline=info,secflow=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load(file: &Path) -> Result<LoadedTopology> {
+    topology::load(file).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Validate { file } => match topology::load(&file) {
+            Ok(t) => {
+                println!(
+                    "{}: ok ({} topics, {} stages)",
+                    file.display(),
+                    t.topology.all_topics().len(),
+                    t.topology.stages.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Topics { command } => topics(command).await,
+        Command::Produce {
+            topology,
+            topic,
+            key_field,
+            rejects,
+            max_in_flight,
+            input,
+        } => {
+            let t = load(&topology)?.topology;
+            let topic = resolve_topic(&t, topic.as_deref());
+            let opts = ProduceOptions {
+                topic: topic.clone(),
+                key: key_field,
+                max_in_flight,
+            };
+            let mut rejects_file = match &rejects {
+                Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+                None => None,
+            };
+            let mut write_error = None;
+            let mut on_reject = |r: &produce::Rejection| {
+                eprintln!("line {}: {}", r.line, r.reason);
+                if let Some(f) = rejects_file.as_mut() {
+                    let row = serde_json::json!({"line": r.line, "reason": r.reason, "text": r.text});
+                    if let Err(e) = std::io::Write::write_all(f, format!("{row}\n").as_bytes()) {
+                        write_error.get_or_insert(e);
+                    }
+                }
+            };
+            let report = if input == "-" {
+                produce::produce(&t, BufReader::new(tokio::io::stdin()), &opts, &mut on_reject).await?
+            } else {
+                let f = tokio::fs::File::open(&input).await.with_context(|| format!("opening {input}"))?;
+                produce::produce(&t, BufReader::new(f), &opts, &mut on_reject).await?
+            };
+            if let Some(e) = write_error {
+                bail!("writing rejects file: {e}");
+            }
+            println!(
+                "produced to {topic}: {} lines, {} accepted, {} rejected, {} failed",
+                report.lines, report.accepted, report.rejected, report.failed
+            );
+            Ok(if report.all_accepted() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Run {
+            topology,
+            stages,
+            until_idle,
+            max_records,
+        } => run_stages(&topology, &stages, until_idle, max_records).await,
+    }
+}
+
+fn resolve_topic(t: &topology::Topology, topic: Option<&str>) -> String {
+    match topic {
+        None => t.topics.resolved(TopicRole::Canonical).name,
+        Some(name) => TopicRole::ALL
+            .iter()
+            .find(|r| r.key() == name)
+            .map(|r| t.topics.resolved(*r).name)
+            .unwrap_or_else(|| name.to_string()),
+    }
+}
+
+async fn topics(command: TopicsCommand) -> Result<ExitCode> {
+    match command {
+        TopicsCommand::Create { topology } => {
+            let t = load(&topology)?.topology;
+            let wanted = t.all_topics();
+            let outcomes = kafka::create_topics(&t.kafka, &wanted).await?;
+            for o in &outcomes {
+                match o {
+                    TopicOutcome::Created(n) => println!("created {n}"),
+                    TopicOutcome::Existed(n) => println!("exists  {n}"),
+                }
+            }
+            let names: Vec<String> = wanted.iter().map(|w| w.name.clone()).collect();
+            kafka::require_topics(&t.kafka, &names).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TopicsCommand::Check { topology } => {
+            let t = load(&topology)?.topology;
+            let names: Vec<String> = t.all_topics().into_iter().map(|w| w.name).collect();
+            let missing = kafka::missing_topics(&t.kafka, &names).await?;
+            if missing.is_empty() {
+                println!("all {} topics exist", names.len());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for m in &missing {
+                    println!("missing {m}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+async fn run_stages(
+    file: &Path,
+    only: &[String],
+    until_idle: Option<u64>,
+    max_records: Option<u64>,
+) -> Result<ExitCode> {
+    let t = load(file)?.topology;
+    for name in only {
+        if t.stage(name).is_none() {
+            bail!("{}: no stage named `{name}`", file.display());
+        }
+    }
+    let selected: Vec<&StageConfig> = t
+        .stages
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name()))
+        .collect();
+    if selected.is_empty() {
+        bail!("{}: no stages to run", file.display());
+    }
+    let mut out = tokio::io::stdout();
+    for s in selected {
+        match s {
+            StageConfig::Tap(tap_stage) => {
+                let limits = tap::TapLimits {
+                    max_records,
+                    idle_exit: until_idle.map(Duration::from_secs),
+                };
+                let shutdown: stage::Shutdown = Box::pin(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                });
+                let report = tap::run(&t, tap_stage, limits, shutdown, |_| {}).await?;
+                let mut text = format!(
+                    "stage {}: {} records, {} decoded, {} dead-lettered\n",
+                    tap_stage.name,
+                    report.records,
+                    report.decoded,
+                    report.dead_lettered.values().sum::<u64>()
+                );
+                for (k, v) in &report.by_category {
+                    text.push_str(&format!("  {k:<32} {v}\n"));
+                }
+                for (k, v) in &report.dead_lettered {
+                    text.push_str(&format!("  dlq {k:<28} {v}\n"));
+                }
+                out.write_all(text.as_bytes()).await?;
+            }
+        }
+    }
+    out.flush().await?;
+    Ok(ExitCode::SUCCESS)
+}

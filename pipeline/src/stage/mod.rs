@@ -1,0 +1,89 @@
+//! Stage runners: the loops that move records between topics. Each stage owns its consumer
+//! group, stores an offset only once a record is finished (processed, or acknowledged in the
+//! stage DLQ), and checks at start that every topic it touches exists.
+
+pub mod tap;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::codec::{CodecSetupError, DecodeError};
+use crate::kafka::KafkaSetupError;
+
+/// Why a stage stopped with an error (bad records never stop a stage: they are dead-lettered).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Kafka setup or a topic check failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaSetupError),
+    /// The registry client could not be set up.
+    #[error(transparent)]
+    Codec(#[from] CodecSetupError),
+    /// A Kafka call failed in a way the stage cannot ride out.
+    #[error("stage {stage}: {source}")]
+    Client {
+        /// The stage.
+        stage: String,
+        /// The error.
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+/// Resolves when the stage should stop (signal, test, or caller's condition).
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A shutdown that never fires.
+pub fn never() -> Shutdown {
+    Box::pin(std::future::pending())
+}
+
+/// The consumer group of a stage.
+pub fn group_id(stage: &str) -> String {
+    format!("secflow.stage.{stage}")
+}
+
+/// Backoff for transient failures (registry outage, DLQ write failure): doubling from 100 ms,
+/// capped at 30 s, with full jitter so many instances do not retry in lockstep.
+#[derive(Debug, Clone)]
+pub struct TransientBackoff {
+    attempt: u32,
+}
+
+impl TransientBackoff {
+    /// Fresh backoff.
+    pub fn new() -> Self {
+        Self { attempt: 0 }
+    }
+
+    /// The next delay.
+    pub fn next_delay(&mut self) -> Duration {
+        let base_ms = 100u64.saturating_mul(1 << self.attempt.min(9)).min(30_000);
+        self.attempt = self.attempt.saturating_add(1);
+        let jitter = u64::from(uuid_random_u32()) % (base_ms + 1);
+        Duration::from_millis(jitter.max(10))
+    }
+}
+
+impl Default for TransientBackoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn uuid_random_u32() -> u32 {
+    // std has no RNG; the nanosecond clock is plenty for jitter.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// DLQ reason for a decode failure: bytes we cannot read are `undecodable`; an event that
+/// decodes but breaks the canonical rules is `poison`.
+pub fn dlq_reason(e: &DecodeError) -> crate::dead_letter::DlqReason {
+    match e {
+        DecodeError::InvalidEvent(_) => crate::dead_letter::DlqReason::Poison,
+        _ => crate::dead_letter::DlqReason::Undecodable,
+    }
+}

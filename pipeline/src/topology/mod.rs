@@ -1,0 +1,485 @@
+//! Topology files: loading, `${ENV}` substitution, validation with `file:line:column` errors,
+//! and the resolved view the stages use.
+
+mod model;
+mod source;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use model::*;
+pub use source::{render_path, PathStep, Position, PositionIndex};
+
+use processors::secret::Secret;
+
+/// One problem found in a topology file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file, as given.
+    pub file: PathBuf,
+    /// Where in it (absent only when the file could not be read).
+    pub position: Option<Position>,
+    /// Key path, e.g. `stages[1].input` (empty for syntax errors).
+    pub path: String,
+    /// What is wrong and, where possible, what would be right.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(p) = self.position {
+            write!(f, ":{}:{}", p.line, p.column)?;
+        }
+        if self.path.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A topology that failed to load; lists every problem found, each with its position.
+#[derive(Debug, thiserror::Error)]
+pub struct TopologyError {
+    /// All problems, in file order where known.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for TopologyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A secret reference that could not be resolved when a stage started.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is unset or not UTF-8.
+    #[error("secret environment variable `{0}` is not set")]
+    MissingEnv(String),
+    /// The secret file could not be read.
+    #[error("secret file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl SecretRef {
+    /// Reads the secret now.
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
+        match self {
+            SecretRef::Env(name) => std::env::var(name)
+                .map(Secret::new)
+                .map_err(|_| SecretError::MissingEnv(name.clone())),
+            SecretRef::File(path) => std::fs::read_to_string(path)
+                .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
+                .map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                }),
+        }
+    }
+}
+
+/// A loaded, validated topology and the file it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedTopology {
+    /// Where it was read from.
+    pub file: PathBuf,
+    /// The model.
+    pub topology: Topology,
+}
+
+/// What a topic resolves to after defaults: the name and the creation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedTopic {
+    /// The topic name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replication factor.
+    pub replication_factor: i32,
+    /// Topic configs (cleanup policy included).
+    pub config: BTreeMap<String, String>,
+}
+
+impl TopicRole {
+    /// Every role, in the order topics are listed.
+    pub const ALL: [TopicRole; 9] = [
+        TopicRole::Canonical,
+        TopicRole::Enriched,
+        TopicRole::Ecs,
+        TopicRole::Cef,
+        TopicRole::Ocsf,
+        TopicRole::Indicators,
+        TopicRole::Review,
+        TopicRole::Checkpoints,
+        TopicRole::Audit,
+    ];
+
+    /// The key of this role under `topics:`.
+    pub fn key(self) -> &'static str {
+        match self {
+            TopicRole::Canonical => "canonical",
+            TopicRole::Enriched => "enriched",
+            TopicRole::Ecs => "ecs",
+            TopicRole::Cef => "cef",
+            TopicRole::Ocsf => "ocsf",
+            TopicRole::Indicators => "indicators",
+            TopicRole::Review => "review",
+            TopicRole::Checkpoints => "checkpoints",
+            TopicRole::Audit => "audit",
+        }
+    }
+
+    /// The design's default name.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            TopicRole::Canonical => "security-events.canonical.v1",
+            TopicRole::Enriched => "security-events.enriched.v1",
+            TopicRole::Ecs => "security-events.ecs.v1",
+            TopicRole::Cef => "security-events.cef.v1",
+            TopicRole::Ocsf => "security-events.ocsf.v1",
+            TopicRole::Indicators => "intel.indicators.v1",
+            TopicRole::Review => "intel.review.v1",
+            TopicRole::Checkpoints => "secflow.intel.checkpoints",
+            TopicRole::Audit => "secflow.audit",
+        }
+    }
+
+    /// Compacted per the design (latest value per key is what matters).
+    pub fn compacted(self) -> bool {
+        matches!(self, TopicRole::Indicators | TopicRole::Checkpoints)
+    }
+}
+
+impl Topics {
+    fn spec(&self, role: TopicRole) -> &TopicSpec {
+        match role {
+            TopicRole::Canonical => &self.canonical,
+            TopicRole::Enriched => &self.enriched,
+            TopicRole::Ecs => &self.ecs,
+            TopicRole::Cef => &self.cef,
+            TopicRole::Ocsf => &self.ocsf,
+            TopicRole::Indicators => &self.indicators,
+            TopicRole::Review => &self.review,
+            TopicRole::Checkpoints => &self.checkpoints,
+            TopicRole::Audit => &self.audit,
+        }
+    }
+
+    /// The topic of `role`, with defaults applied.
+    pub fn resolved(&self, role: TopicRole) -> ResolvedTopic {
+        let spec = self.spec(role);
+        let mut config = spec.config.clone();
+        let policy = if role.compacted() { "compact" } else { "delete" };
+        config
+            .entry("cleanup.policy".to_string())
+            .or_insert_with(|| policy.to_string());
+        ResolvedTopic {
+            name: spec
+                .name
+                .clone()
+                .unwrap_or_else(|| role.default_name().to_string()),
+            partitions: spec.partitions.unwrap_or(DEFAULT_PARTITIONS),
+            replication_factor: spec.replication_factor.unwrap_or(1),
+            config,
+        }
+    }
+}
+
+/// Partitions of a topic whose count the topology does not set.
+pub const DEFAULT_PARTITIONS: i32 = 3;
+
+impl Topology {
+    /// The dead-letter topic of a stage.
+    pub fn stage_dlq(&self, stage: &StageConfig) -> ResolvedTopic {
+        let name = match stage {
+            StageConfig::Tap(t) => t.dlq_topic.clone(),
+        }
+        .unwrap_or_else(|| format!("{}.dlq", stage.name()));
+        let partitions = self.topics.resolved(TopicRole::Canonical).partitions;
+        ResolvedTopic {
+            name,
+            partitions,
+            replication_factor: self
+                .topics
+                .resolved(TopicRole::Canonical)
+                .replication_factor,
+            config: BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]),
+        }
+    }
+
+    /// Every topic the topology names (roles, then stage DLQs), deduplicated by name: what
+    /// `secflow topics create` creates.
+    pub fn all_topics(&self) -> Vec<ResolvedTopic> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let roles = TopicRole::ALL.iter().map(|r| self.topics.resolved(*r));
+        let dlqs = self.stages.iter().map(|s| self.stage_dlq(s));
+        for t in roles.chain(dlqs) {
+            if seen.insert(t.name.clone()) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Finds a stage by name.
+    pub fn stage(&self, name: &str) -> Option<&StageConfig> {
+        self.stages.iter().find(|s| s.name() == name)
+    }
+}
+
+/// Loads and validates a topology file with the process environment.
+pub fn load(path: &Path) -> Result<LoadedTopology, TopologyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
+        diagnostics: vec![Diagnostic {
+            file: path.to_path_buf(),
+            position: None,
+            path: String::new(),
+            message: format!("cannot read topology: {e}"),
+        }],
+    })?;
+    load_str(path, &text, |k| std::env::var(k).ok())
+}
+
+/// Loads and validates topology text (`file` is only used in messages).
+pub fn load_str(
+    file: &Path,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<LoadedTopology, TopologyError> {
+    let diag = |position: Option<Position>, path: String, message: String| Diagnostic {
+        file: file.to_path_buf(),
+        position,
+        path,
+        message,
+    };
+    let expanded = substitute_env(text, env).map_err(|errs| TopologyError {
+        diagnostics: errs
+            .into_iter()
+            .map(|e| diag(Some(e.position), String::new(), e.message))
+            .collect(),
+    })?;
+    let topology: Topology = serde_yaml_ng::from_str(&expanded).map_err(|e| {
+        let position = e.location().map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        });
+        TopologyError {
+            diagnostics: vec![diag(position, String::new(), e.to_string())],
+        }
+    })?;
+    let index = PositionIndex::build(&expanded);
+    let problems = validate(&topology);
+    if problems.is_empty() {
+        Ok(LoadedTopology {
+            file: file.to_path_buf(),
+            topology,
+        })
+    } else {
+        Err(TopologyError {
+            diagnostics: problems
+                .into_iter()
+                .map(|(path, message)| diag(index.locate(&path), render_path(&path), message))
+                .collect(),
+        })
+    }
+}
+
+use source::substitute_env;
+
+fn key(k: &str) -> PathStep {
+    PathStep::Key(k.to_string())
+}
+
+/// Kafka's rule for topic names.
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Semantic checks serde cannot express. Returns (path, message) pairs.
+fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
+    let mut problems = Vec::new();
+    if t.name.trim().is_empty() {
+        problems.push((vec![key("name")], "must not be empty".to_string()));
+    }
+    if t.kafka.bootstrap_servers.trim().is_empty() {
+        problems.push((
+            vec![key("kafka"), key("bootstrap_servers")],
+            "must list at least one host:port".to_string(),
+        ));
+    }
+    for server in t.kafka.bootstrap_servers.split(',') {
+        let server = server.trim();
+        if !server.is_empty() && server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            problems.push((
+                vec![key("kafka"), key("bootstrap_servers")],
+                format!("`{server}` is not host:port"),
+            ));
+        }
+    }
+    let sec = &t.kafka.security;
+    let sasl = matches!(
+        sec.protocol,
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+    );
+    if sasl && (sec.sasl_mechanism.is_none() || sec.username.is_none() || sec.password.is_none())
+    {
+        problems.push((
+            vec![key("kafka"), key("security")],
+            "SASL needs sasl_mechanism, username and password".to_string(),
+        ));
+    }
+    let url = t.schema_registry.url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+        problems.push((
+            vec![key("schema_registry"), key("url")],
+            format!("`{url}` is not an http(s) URL"),
+        ));
+    }
+    if t.schema_registry.password.is_some() && t.schema_registry.username.is_none() {
+        problems.push((
+            vec![key("schema_registry"), key("username")],
+            "a password needs a username".to_string(),
+        ));
+    }
+    let mut names = HashSet::new();
+    for role in TopicRole::ALL {
+        let r = t.topics.resolved(role);
+        let at = |field: &str| vec![key("topics"), key(role.key()), key(field)];
+        if !valid_topic_name(&r.name) {
+            problems.push((at("name"), format!("`{}` is not a valid Kafka topic name", r.name)));
+        }
+        if !names.insert(r.name.clone()) {
+            problems.push((at("name"), format!("topic `{}` is used by two roles", r.name)));
+        }
+        if r.partitions < 1 {
+            problems.push((at("partitions"), "must be at least 1".to_string()));
+        }
+        if r.replication_factor < 1 {
+            problems.push((at("replication_factor"), "must be at least 1".to_string()));
+        }
+    }
+    let mut stage_names = HashSet::new();
+    for (i, stage) in t.stages.iter().enumerate() {
+        let at = |field: &str| vec![key("stages"), PathStep::Index(i), key(field)];
+        let name = stage.name();
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        if !name_ok {
+            problems.push((
+                at("name"),
+                format!("`{name}`: stage names use letters, digits, `-` and `_`"),
+            ));
+        }
+        if !stage_names.insert(name.to_string()) {
+            problems.push((at("name"), format!("stage name `{name}` is used twice")));
+        }
+        let dlq = t.stage_dlq(stage);
+        if !valid_topic_name(&dlq.name) {
+            problems.push((at("dlq_topic"), format!("`{}` is not a valid Kafka topic name", dlq.name)));
+        }
+        if names.contains(&dlq.name) {
+            problems.push((
+                at("dlq_topic"),
+                format!("`{}` is already a data topic; a DLQ needs its own", dlq.name),
+            ));
+        }
+        match stage {
+            StageConfig::Tap(tap) => {
+                if !matches!(tap.input, TopicRole::Canonical | TopicRole::Enriched) {
+                    problems.push((
+                        at("input"),
+                        "a tap reads canonical Avro: `canonical` or `enriched`".to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: dev\nkafka:\n  bootstrap_servers: ${BOOT:-127.0.0.1:9092}\nschema_registry:\n  url: http://127.0.0.1:8081\n  username: sr\n  password: {env: SR_PASS}\ntopics:\n  canonical: {partitions: 6}\n  indicators: {name: intel.v2}\nstages:\n  - type: tap\n    name: readback\n";
+
+    fn load_text(text: &str) -> Result<LoadedTopology, TopologyError> {
+        load_str(Path::new("t.yaml"), text, |_| None)
+    }
+
+    #[test]
+    fn loads_with_defaults_and_overrides() {
+        let t = load_text(GOOD).unwrap().topology;
+        assert_eq!(t.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(t.kafka.session_timeout_ms, 6000);
+        let c = t.topics.resolved(TopicRole::Canonical);
+        assert_eq!((c.name.as_str(), c.partitions), ("security-events.canonical.v1", 6));
+        let i = t.topics.resolved(TopicRole::Indicators);
+        assert_eq!(i.name, "intel.v2");
+        assert_eq!(i.config.get("cleanup.policy").map(String::as_str), Some("compact"));
+        let names: Vec<_> = t.all_topics().into_iter().map(|t| t.name).collect();
+        assert!(names.contains(&"readback.dlq".to_string()), "{names:?}");
+        assert_eq!(t.schema_registry.password, Some(SecretRef::Env("SR_PASS".into())));
+    }
+
+    #[test]
+    fn unknown_key_reports_file_line_column() {
+        let text = GOOD.replace("  username: sr\n", "  usrname: sr\n");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml:6:"), "{err}");
+        assert!(err.contains("unknown field `usrname`"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_key() {
+        let text = GOOD.replace("{partitions: 6}", "{partitions: 0}") + "  - type: tap\n    name: readback\n";
+        let err = load_text(&text).unwrap_err();
+        let lines: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("t.yaml:9:") && l.contains("topics.canonical.partitions: must be at least 1")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("t.yaml:15:") && l.contains("used twice")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn inline_secret_is_rejected() {
+        let text = GOOD.replace("{env: SR_PASS}", "hunter2");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml:7:"), "{err}");
+    }
+
+    #[test]
+    fn unset_env_without_default_is_an_error_with_position() {
+        let text = GOOD.replace("${BOOT:-127.0.0.1:9092}", "${BOOT}");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml:3:22: environment variable `BOOT` is not set"), "{err}");
+    }
+}
