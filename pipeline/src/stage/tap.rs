@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use processors::event::SecurityEvent;
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use tracing::{info, warn};
 
@@ -136,11 +137,10 @@ pub async fn run(
         consumer.store_offset_from_message(&msg).map_err(client_err)?;
     }
     // Commit what is stored before leaving, so a restart starts after the last finished record.
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        // Nothing consumed yet is not an error worth failing for.
-        if report.records > 0 {
-            return Err(client_err(e));
-        }
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        // NoOffset: nothing stored since the last auto-commit, so nothing is owed.
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => return Err(client_err(e)),
     }
     info!(stage = %stage.name, records = report.records, decoded = report.decoded, "tap stopped");
     Ok(report)
