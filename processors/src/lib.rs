@@ -5,3 +5,4 @@ pub mod event;
 pub mod intel;
 pub mod schema_compat;
 pub mod secret;
+pub mod transform;
