@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use pipeline::kafka::{self, TopicOutcome};
 use pipeline::produce::{self, KeyField, ProduceOptions};
-use pipeline::stage::{self, tap};
+use pipeline::stage::{self, tap, transform};
+use processors::event::SecurityEvent;
+use processors::transform::Format;
 use pipeline::topology::{self, LoadedTopology, StageConfig, TopicRole};
 use tokio::io::{AsyncWriteExt, BufReader};
 
@@ -61,6 +63,15 @@ enum Command {
         #[arg(default_value = "-")]
         input: String,
     },
+    /// Canonical JSON lines → ECS / CEF / OCSF, one output per line on stdout (no Kafka).
+    Transform {
+        /// Output format.
+        #[arg(long = "to", value_enum)]
+        to: FormatArg,
+        /// Input file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: String,
+    },
     /// Run stages of a topology (all by default).
     Run {
         /// Topology YAML.
@@ -76,6 +87,23 @@ enum Command {
         #[arg(long)]
         max_records: Option<u64>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Ecs,
+    Cef,
+    Ocsf,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Ecs => Format::Ecs,
+            FormatArg::Cef => Format::Cef,
+            FormatArg::Ocsf => Format::Ocsf,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -183,6 +211,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             );
             Ok(if report.all_accepted() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Transform { to, input } => transform_lines(to.into(), &input).await,
         Command::Run {
             topology,
             stages,
@@ -236,6 +265,34 @@ async fn topics(command: TopicsCommand) -> Result<ExitCode> {
     }
 }
 
+/// A shutdown future per stage, all fired by SIGTERM or SIGINT.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+fn stage_shutdown(rx: &tokio::sync::watch::Receiver<bool>) -> stage::Shutdown {
+    let mut rx = rx.clone();
+    Box::pin(async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    })
+}
+
 async fn run_stages(
     file: &Path,
     only: &[String],
@@ -248,43 +305,121 @@ async fn run_stages(
             bail!("{}: no stage named `{name}`", file.display());
         }
     }
-    let selected: Vec<&StageConfig> = t
+    let selected: Vec<StageConfig> = t
         .stages
         .iter()
         .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name()))
+        .cloned()
         .collect();
     if selected.is_empty() {
         bail!("{}: no stages to run", file.display());
     }
-    let mut out = tokio::io::stdout();
+    let limits = stage::RunLimits {
+        max_records,
+        idle_exit: until_idle.map(Duration::from_secs),
+    };
+    let stop = shutdown_signal();
+    let mut tasks = tokio::task::JoinSet::new();
     for s in selected {
-        match s {
-            StageConfig::Tap(tap_stage) => {
-                let limits = tap::TapLimits {
-                    max_records,
-                    idle_exit: until_idle.map(Duration::from_secs),
-                };
-                let shutdown: stage::Shutdown = Box::pin(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                });
-                let report = tap::run(&t, tap_stage, limits, shutdown, |_| {}).await?;
-                let mut text = format!(
-                    "stage {}: {} records, {} decoded, {} dead-lettered\n",
-                    tap_stage.name,
-                    report.records,
-                    report.decoded,
-                    report.dead_lettered.values().sum::<u64>()
-                );
-                for (k, v) in &report.by_category {
-                    text.push_str(&format!("  {k:<32} {v}\n"));
+        let t = t.clone();
+        let limits = limits.clone();
+        let shutdown = stage_shutdown(&stop);
+        tasks.spawn(async move {
+            match s {
+                StageConfig::Tap(tap_stage) => {
+                    let report = tap::run(&t, &tap_stage, limits, shutdown, |_| {}).await?;
+                    let mut text = format!(
+                        "stage {}: {} records, {} decoded, {} dead-lettered\n",
+                        tap_stage.name,
+                        report.records,
+                        report.decoded,
+                        report.dead_lettered.values().sum::<u64>()
+                    );
+                    for (k, v) in &report.by_category {
+                        text.push_str(&format!("  {k:<32} {v}\n"));
+                    }
+                    for (k, v) in &report.dead_lettered {
+                        text.push_str(&format!("  dlq {k:<28} {v}\n"));
+                    }
+                    Ok::<String, anyhow::Error>(text)
                 }
-                for (k, v) in &report.dead_lettered {
-                    text.push_str(&format!("  dlq {k:<28} {v}\n"));
+                StageConfig::Transform(tr) => {
+                    let report = transform::run(&t, &tr, limits, shutdown).await?;
+                    let mut text = format!(
+                        "stage {}: {} records in {} transactions ({} aborted and retried), {} dead-lettered\n",
+                        tr.name,
+                        report.records,
+                        report.transactions,
+                        report.aborted,
+                        report.dead_lettered.values().sum::<u64>()
+                    );
+                    for (k, v) in &report.written {
+                        text.push_str(&format!("  wrote {k:<26} {v}\n"));
+                    }
+                    for (k, v) in &report.dead_lettered {
+                        text.push_str(&format!("  dlq {k:<28} {v}\n"));
+                    }
+                    Ok(text)
                 }
-                out.write_all(text.as_bytes()).await?;
+            }
+        });
+    }
+    let mut out = tokio::io::stdout();
+    let mut failed = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(text)) => out.write_all(text.as_bytes()).await?,
+            Ok(Err(e)) => {
+                eprintln!("error: {e:#}");
+                failed.get_or_insert(e);
+            }
+            Err(e) => {
+                eprintln!("error: stage task: {e}");
+                failed.get_or_insert(anyhow::anyhow!("stage task: {e}"));
             }
         }
     }
     out.flush().await?;
-    Ok(ExitCode::SUCCESS)
+    match failed {
+        Some(_) => Ok(ExitCode::from(2)),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `secflow transform`: canonical JSON lines → one output per line on stdout.
+async fn transform_lines(format: Format, input: &str) -> Result<ExitCode> {
+    use tokio::io::AsyncBufReadExt;
+    let reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send> = if input == "-" {
+        Box::new(BufReader::new(tokio::io::stdin()))
+    } else {
+        Box::new(BufReader::new(
+            tokio::fs::File::open(input)
+                .await
+                .with_context(|| format!("opening {input}"))?,
+        ))
+    };
+    let mut lines = reader.lines();
+    let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+    let (mut n, mut bad) = (0u64, 0u64);
+    while let Some(line) = lines.next_line().await? {
+        n += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = SecurityEvent::from_json(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|e| format.transform(&e).map_err(|e| e.to_string()));
+        match result {
+            Ok(bytes) => {
+                out.write_all(&bytes).await?;
+                out.write_all(b"\n").await?;
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("line {n}: {e}");
+            }
+        }
+    }
+    out.flush().await?;
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -63,9 +63,11 @@ async fn undecodable_records_go_to_the_dlq_and_good_ones_flow() {
     }
     let total = (events.len() + expected_bad.len()) as u64;
 
-    let StageConfig::Tap(tap_stage) = t.stage("guard").unwrap().clone();
+    let Some(StageConfig::Tap(tap_stage)) = t.stage("guard").cloned() else {
+        panic!("tap stage")
+    };
     let mut decoded = Vec::new();
-    let limits = tap::TapLimits {
+    let limits = stage::RunLimits {
         max_records: Some(total),
         idle_exit: Some(Duration::from_secs(30)),
     };

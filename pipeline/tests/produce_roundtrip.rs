@@ -44,10 +44,12 @@ async fn ten_thousand_events_round_trip_through_secflow_produce() {
             (e.event_id.clone(), e)
         })
         .collect();
-    let StageConfig::Tap(tap_stage) = env.topology.stage("readback").unwrap().clone();
+    let Some(StageConfig::Tap(tap_stage)) = env.topology.stage("readback").cloned() else {
+        panic!("tap stage")
+    };
     let mut seen: HashMap<String, SecurityEvent> = HashMap::new();
     let mut duplicates = 0;
-    let limits = tap::TapLimits {
+    let limits = stage::RunLimits {
         max_records: Some(n as u64),
         idle_exit: Some(std::time::Duration::from_secs(30)),
     };

@@ -3,6 +3,7 @@
 //! stage DLQ), and checks at start that every topic it touches exists.
 
 pub mod tap;
+pub mod transform;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +29,16 @@ pub enum StageError {
         /// The error.
         source: rdkafka::error::KafkaError,
     },
+}
+
+/// When a stage stops on its own (the demo and tests use these; a deployment runs until
+/// signalled).
+#[derive(Debug, Clone, Default)]
+pub struct RunLimits {
+    /// Stop after this many input records (processed or dead-lettered).
+    pub max_records: Option<u64>,
+    /// Stop when no record arrived for this long.
+    pub idle_exit: Option<Duration>,
 }
 
 /// Resolves when the stage should stop (signal, test, or caller's condition).

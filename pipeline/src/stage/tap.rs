@@ -3,7 +3,6 @@
 //! also the smallest complete example of the stage contract the other stages follow.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use processors::event::SecurityEvent;
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -11,7 +10,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use tracing::{info, warn};
 
-use super::{dlq_reason, group_id, Shutdown, StageError, TransientBackoff};
+use super::{dlq_reason, group_id, RunLimits, Shutdown, StageError, TransientBackoff};
 use crate::codec::CanonicalCodec;
 use crate::dead_letter::{DeadLetter, OriginalRecord};
 use crate::kafka;
@@ -32,21 +31,12 @@ pub struct TapReport {
     pub by_tenant: BTreeMap<String, u64>,
 }
 
-/// When a tap stops on its own.
-#[derive(Debug, Clone, Default)]
-pub struct TapLimits {
-    /// Stop after this many records (decoded or dead-lettered).
-    pub max_records: Option<u64>,
-    /// Stop when no record arrived for this long (after the first one, or from the start).
-    pub idle_exit: Option<Duration>,
-}
-
 /// Runs a tap until `shutdown` fires or a limit is reached. `on_event` sees every decoded event
 /// in partition order.
 pub async fn run(
     topology: &Topology,
     stage: &TapStage,
-    limits: TapLimits,
+    limits: RunLimits,
     mut shutdown: Shutdown,
     mut on_event: impl FnMut(&SecurityEvent) + Send,
 ) -> Result<TapReport, StageError> {

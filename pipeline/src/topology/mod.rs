@@ -115,6 +115,15 @@ pub struct ResolvedTopic {
 }
 
 impl TopicRole {
+    /// The topic role a format is written to.
+    pub fn of_format(format: Format) -> TopicRole {
+        match format {
+            Format::Ecs => TopicRole::Ecs,
+            Format::Cef => TopicRole::Cef,
+            Format::Ocsf => TopicRole::Ocsf,
+        }
+    }
+
     /// Every role, in the order topics are listed.
     pub const ALL: [TopicRole; 9] = [
         TopicRole::Canonical,
@@ -207,6 +216,7 @@ impl Topology {
     pub fn stage_dlq(&self, stage: &StageConfig) -> ResolvedTopic {
         let name = match stage {
             StageConfig::Tap(t) => t.dlq_topic.clone(),
+            StageConfig::Transform(t) => t.dlq_topic.clone(),
         }
         .unwrap_or_else(|| format!("{}.dlq", stage.name()));
         let partitions = self.topics.resolved(TopicRole::Canonical).partitions;
@@ -413,6 +423,26 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
                         at("input"),
                         "a tap reads canonical Avro: `canonical` or `enriched`".to_string(),
                     ));
+                }
+            }
+            StageConfig::Transform(tr) => {
+                if !matches!(tr.input, TopicRole::Canonical | TopicRole::Enriched) {
+                    problems.push((
+                        at("input"),
+                        "a transform reads canonical Avro: `canonical` or `enriched`".to_string(),
+                    ));
+                }
+                if tr.outputs.is_empty() {
+                    problems.push((at("outputs"), "name at least one of ecs, cef, ocsf".to_string()));
+                }
+                let mut seen = HashSet::new();
+                for f in &tr.outputs {
+                    if !seen.insert(*f) {
+                        problems.push((at("outputs"), format!("`{}` is listed twice", f.as_str())));
+                    }
+                }
+                if tr.max_batch == 0 {
+                    problems.push((at("max_batch"), "must be at least 1".to_string()));
                 }
             }
         }

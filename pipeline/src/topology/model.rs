@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use processors::transform::Format;
 use serde::Deserialize;
 
 /// A whole topology: where Kafka and the schema registry are, the topics, and the stages to run.
@@ -216,6 +217,9 @@ pub enum StageConfig {
     /// Reads canonical Avro events, decodes and counts them. Undecodable records go to the
     /// stage's dead-letter topic. Used by the demo to read events back, and as a health probe.
     Tap(TapStage),
+    /// Transforms canonical (or enriched) events into ECS, CEF and OCSF topics, exactly once:
+    /// each batch is read, transformed and written in one Kafka transaction with its offsets.
+    Transform(TransformStage),
 }
 
 impl StageConfig {
@@ -223,6 +227,7 @@ impl StageConfig {
     pub fn name(&self) -> &str {
         match self {
             StageConfig::Tap(t) => &t.name,
+            StageConfig::Transform(t) => &t.name,
         }
     }
 }
@@ -239,6 +244,51 @@ pub struct TapStage {
     /// Dead-letter topic; default `<name>.dlq`.
     #[serde(default)]
     pub dlq_topic: Option<String>,
+}
+
+/// Settings of a `transform` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformStage {
+    /// Unique stage name.
+    pub name: String,
+    /// Which topic to read, by role: `enriched` (default) or `canonical`.
+    #[serde(default = "default_transform_input")]
+    pub input: TopicRole,
+    /// Formats to write (`ecs`, `cef`, `ocsf`; default all three); each goes to the topic of the
+    /// same role under `topics:`.
+    #[serde(default = "default_formats")]
+    pub outputs: Vec<Format>,
+    /// Dead-letter topic; default `<name>.dlq`.
+    #[serde(default)]
+    pub dlq_topic: Option<String>,
+    /// Records per transaction at most (default 500).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Longest wait to fill a batch, in milliseconds (default 100).
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// This instance's part of the transactional id `secflow.<topology>.<stage>.<instance>`.
+    /// A restarted instance with the same id fences its predecessor's open transaction. Default:
+    /// `$SECFLOW_INSTANCE_ID`, else the host name.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+}
+
+fn default_transform_input() -> TopicRole {
+    TopicRole::Enriched
+}
+
+fn default_formats() -> Vec<Format> {
+    Format::ALL.to_vec()
+}
+
+fn default_max_batch() -> usize {
+    500
+}
+
+fn default_max_wait_ms() -> u64 {
+    100
 }
 
 fn default_tap_input() -> TopicRole {
