@@ -235,7 +235,11 @@ pub fn status(dir: &StateDir) -> Result<Vec<String>, LauncherError> {
                 s.pid,
                 s.port,
                 if running { "running" } else { "stopped" },
-                if listening(s.port) { "listening" } else { "not listening" },
+                if listening(s.port) {
+                    "listening"
+                } else {
+                    "not listening"
+                },
                 s.log
             )
         })
@@ -254,7 +258,10 @@ pub fn down(dir: &StateDir) -> Result<Vec<String>, LauncherError> {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 if is_ours(s) {
-                    let _ = Command::new("kill").arg("-9").arg(s.pid.to_string()).status();
+                    let _ = Command::new("kill")
+                        .arg("-9")
+                        .arg(s.pid.to_string())
+                        .status();
                 }
                 said.push(format!("stopped {name} (pid {})", s.pid));
             } else {

@@ -3,5 +3,5 @@
 
 pub mod broker;
 pub mod launcher;
-pub mod testkit;
 pub mod registry;
+pub mod testkit;

@@ -9,10 +9,18 @@ use devstack::launcher::{self, Ports, StateDir};
 use devstack::registry::{serve, Compatibility, RegistryConfig};
 
 #[derive(Parser)]
-#[command(name = "devstack", about = "secflow's local stack: tansu broker + schema registry")]
+#[command(
+    name = "devstack",
+    about = "secflow's local stack: tansu broker + schema registry"
+)]
 struct Cli {
     /// Where state, logs and the env file live.
-    #[arg(long, global = true, default_value = ".devstack", env = "SECFLOW_DEVSTACK_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".devstack",
+        env = "SECFLOW_DEVSTACK_DIR"
+    )]
     state_dir: PathBuf,
     #[command(subcommand)]
     command: Cmd,
@@ -67,8 +75,14 @@ async fn main() -> ExitCode {
             },
         )
         .map(|s| {
-            println!("broker   127.0.0.1:{} (pid {})", s.broker.port, s.broker.pid);
-            println!("registry http://127.0.0.1:{} (pid {})", s.registry.port, s.registry.pid);
+            println!(
+                "broker   127.0.0.1:{} (pid {})",
+                s.broker.port, s.broker.pid
+            );
+            println!(
+                "registry http://127.0.0.1:{} (pid {})",
+                s.registry.port, s.registry.pid
+            );
             println!("env file {}", dir.env_file().display());
         })
         .map_err(|e| e.to_string()),
@@ -85,17 +99,20 @@ async fn main() -> ExitCode {
                     default_compatibility: Compatibility::Backward,
                 };
                 let shutdown = async {
-                    let mut term =
-                        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                            Ok(s) => s,
-                            Err(_) => return std::future::pending().await,
-                        };
+                    let mut term = match tokio::signal::unix::signal(
+                        tokio::signal::unix::SignalKind::terminate(),
+                    ) {
+                        Ok(s) => s,
+                        Err(_) => return std::future::pending().await,
+                    };
                     tokio::select! {
                         _ = term.recv() => {},
                         _ = tokio::signal::ctrl_c() => {},
                     }
                 };
-                serve(listener, config, shutdown).await.map_err(|e| e.to_string())
+                serve(listener, config, shutdown)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             Err(e) => Err(format!("binding {listen}: {e}")),
         },

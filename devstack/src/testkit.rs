@@ -31,7 +31,9 @@ pub struct TestStack {
 impl TestStack {
     /// Starts tansu and an in-memory registry on free ports.
     pub async fn start() -> Result<TestStack, StackError> {
-        let dir = tempfile::Builder::new().prefix("secflow-stack-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("secflow-stack-")
+            .tempdir()?;
         let log = dir.path().join("tansu.log");
         let broker = tokio::task::spawn_blocking(move || Broker::start(&log))
             .await
@@ -53,7 +55,10 @@ impl TestStack {
 
     /// `bootstrap.servers` of the broker.
     pub fn bootstrap(&self) -> String {
-        self.broker.as_ref().map(Broker::bootstrap).unwrap_or_default()
+        self.broker
+            .as_ref()
+            .map(Broker::bootstrap)
+            .unwrap_or_default()
     }
 
     /// Base URL of the registry.

@@ -15,7 +15,11 @@ fn devstack(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
         .unwrap();
     (
         o.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
     )
 }
 
@@ -26,14 +30,32 @@ async fn up_status_down() {
     let (bp, rp) = (free_port().unwrap(), free_port().unwrap());
     let (ok, out) = devstack(
         &state,
-        &["up", "--broker-port", &bp.to_string(), "--registry-port", &rp.to_string()],
+        &[
+            "up",
+            "--broker-port",
+            &bp.to_string(),
+            "--registry-port",
+            &rp.to_string(),
+        ],
     );
     assert!(ok, "{out}");
     let env = std::fs::read_to_string(state.join("env")).unwrap();
-    assert!(env.contains(&format!("SECFLOW_BOOTSTRAP=127.0.0.1:{bp}")), "{env}");
+    assert!(
+        env.contains(&format!("SECFLOW_BOOTSTRAP=127.0.0.1:{bp}")),
+        "{env}"
+    );
 
     // A second `up` is a no-op that reports the same processes.
-    let (ok, again) = devstack(&state, &["up", "--broker-port", &bp.to_string(), "--registry-port", &rp.to_string()]);
+    let (ok, again) = devstack(
+        &state,
+        &[
+            "up",
+            "--broker-port",
+            &bp.to_string(),
+            "--registry-port",
+            &rp.to_string(),
+        ],
+    );
     assert!(ok && again == out, "{again}");
 
     let (ok, status) = devstack(&state, &["status"]);
@@ -52,7 +74,10 @@ async fn up_status_down() {
         serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
     let (ok, down) = devstack(&state, &["down"]);
     assert!(ok, "{down}");
-    assert!(down.contains("stopped registry") && down.contains("stopped broker"), "{down}");
+    assert!(
+        down.contains("stopped registry") && down.contains("stopped broker"),
+        "{down}"
+    );
     assert!(!devstack::launcher::is_ours(&st.broker));
     assert!(!devstack::launcher::is_ours(&st.registry));
     let (_, status) = devstack(&state, &["status"]);

@@ -186,14 +186,14 @@ impl CanonicalCodec {
                 }
             }
         })?;
-        let decoded = self
-            .decoder
-            .decode(Some(bytes))
-            .await
-            .map_err(|e| DecodeError::CorruptAvro {
-                id,
-                message: e.cause.clone().unwrap_or_else(|| e.error.clone()),
-            })?;
+        let decoded =
+            self.decoder
+                .decode(Some(bytes))
+                .await
+                .map_err(|e| DecodeError::CorruptAvro {
+                    id,
+                    message: e.cause.clone().unwrap_or_else(|| e.error.clone()),
+                })?;
         let value: Value = match decoded.value.resolve(event::schema()) {
             Ok(v) => v,
             Err(e) => {
@@ -219,9 +219,16 @@ mod tests {
 
     #[test]
     fn framing_is_checked_before_any_lookup() {
-        assert!(matches!(framed_schema_id(&[]), Err(DecodeError::NotFramed(_))));
-        assert!(matches!(framed_schema_id(&[1, 0, 0, 0, 1, 2]), Err(DecodeError::NotFramed(m)) if m.contains("magic byte 1")));
-        assert!(matches!(framed_schema_id(&[0, 0, 1]), Err(DecodeError::NotFramed(m)) if m.contains("3 bytes")));
+        assert!(matches!(
+            framed_schema_id(&[]),
+            Err(DecodeError::NotFramed(_))
+        ));
+        assert!(
+            matches!(framed_schema_id(&[1, 0, 0, 0, 1, 2]), Err(DecodeError::NotFramed(m)) if m.contains("magic byte 1"))
+        );
+        assert!(
+            matches!(framed_schema_id(&[0, 0, 1]), Err(DecodeError::NotFramed(m)) if m.contains("3 bytes"))
+        );
         assert_eq!(framed_schema_id(&[0, 0, 0, 1, 2]).ok(), Some(258));
     }
 }

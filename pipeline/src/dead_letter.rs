@@ -221,7 +221,10 @@ impl DeadLetter {
         };
         let mut pairs: Vec<(&str, String)> = vec![
             (header::ORIGIN_TOPIC, self.original.topic.clone()),
-            (header::ORIGIN_PARTITION, self.original.partition.to_string()),
+            (
+                header::ORIGIN_PARTITION,
+                self.original.partition.to_string(),
+            ),
             (header::ORIGIN_OFFSET, self.original.offset.to_string()),
             (stage_key, stage_name.to_string()),
             (header::ATTEMPT, self.attempt.to_string()),
@@ -241,9 +244,15 @@ impl DeadLetter {
             // Kafka Connect's dead-letter headers (errors.deadletterqueue.context.headers.enable).
             pairs.extend([
                 ("__connect.errors.topic", self.original.topic.clone()),
-                ("__connect.errors.partition", self.original.partition.to_string()),
+                (
+                    "__connect.errors.partition",
+                    self.original.partition.to_string(),
+                ),
                 ("__connect.errors.offset", self.original.offset.to_string()),
-                ("__connect.errors.connector.name", format!("secflow.{stage_name}")),
+                (
+                    "__connect.errors.connector.name",
+                    format!("secflow.{stage_name}"),
+                ),
                 ("__connect.errors.task.id", "0".to_string()),
                 (
                     "__connect.errors.stage",
@@ -337,14 +346,22 @@ mod tests {
             "magic byte 1, expected 0",
         );
         let h = header_map(&dl.headers());
-        let get = |k: &str| h.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        let get = |k: &str| {
+            h.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(get("traceparent"), ["00-abc-def-01"]);
         assert_eq!(get("secflow.attempt"), ["1"]);
         assert_eq!(get("secflow.dlq.reason"), ["undecodable"]);
         assert_eq!(get("secflow.origin.offset"), ["41"]);
         assert_eq!(get("secflow.stage"), ["tap"]);
         assert_eq!(get("__connect.errors.topic"), ["in"]);
-        assert_eq!(get("__connect.errors.exception.message"), ["magic byte 1, expected 0"]);
+        assert_eq!(
+            get("__connect.errors.exception.message"),
+            ["magic byte 1, expected 0"]
+        );
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub fn idempotent_producer(k: &KafkaConfig, role: &str) -> Result<FutureProducer
 
 /// A consumer in group `group` that never commits on its own: the stage stores offsets only
 /// for records it has finished, and librdkafka commits the stored ones.
-pub fn consumer(k: &KafkaConfig, role: &str, group: &str) -> Result<StreamConsumer, KafkaSetupError> {
+pub fn consumer(
+    k: &KafkaConfig,
+    role: &str,
+    group: &str,
+) -> Result<StreamConsumer, KafkaSetupError> {
     let mut c = base_config(k, role)?;
     c.set("group.id", group)
         .set("enable.auto.commit", "true")
@@ -99,7 +103,10 @@ pub fn consumer(k: &KafkaConfig, role: &str, group: &str) -> Result<StreamConsum
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", k.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", (k.session_timeout_ms / 3).max(100).to_string());
+        .set(
+            "heartbeat.interval.ms",
+            (k.session_timeout_ms / 3).max(100).to_string(),
+        );
     apply_overrides(&mut c, k);
     Ok(c.create()?)
 }
@@ -205,7 +212,11 @@ pub async fn partition_count(k: &KafkaConfig, topic: &str) -> Result<usize, Kafk
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {
         let md = c.fetch_metadata(Some(&topic), ADMIN_TIMEOUT)?;
-        Ok(md.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+        Ok(md
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0))
     })
     .await
     .map_err(|e| KafkaSetupError::Join(e.to_string()))?

@@ -9,16 +9,26 @@ use clap::{Parser, Subcommand};
 use pipeline::kafka::{self, TopicOutcome};
 use pipeline::produce::{self, KeyField, ProduceOptions};
 use pipeline::stage::{self, tap, transform};
+use pipeline::topology::{self, LoadedTopology, StageConfig, TopicRole};
 use processors::event::SecurityEvent;
 use processors::transform::Format;
-use pipeline::topology::{self, LoadedTopology, StageConfig, TopicRole};
 use tokio::io::{AsyncWriteExt, BufReader};
 
 #[derive(Parser)]
-#[command(name = "secflow", version, about = "Security telemetry pipeline over Kafka")]
+#[command(
+    name = "secflow",
+    version,
+    about = "Security telemetry pipeline over Kafka"
+)]
 struct Cli {
     /// Log format.
-    #[arg(long, global = true, value_enum, default_value = "pretty", env = "SECFLOW_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "pretty",
+        env = "SECFLOW_LOG_FORMAT"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -125,7 +135,9 @@ enum TopicsCommand {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SECFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pipeline=info,secflow=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -183,23 +195,35 @@ async fn run(command: Command) -> Result<ExitCode> {
                 max_in_flight,
             };
             let mut rejects_file = match &rejects {
-                Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+                Some(p) => Some(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                ),
                 None => None,
             };
             let mut write_error = None;
             let mut on_reject = |r: &produce::Rejection| {
                 eprintln!("line {}: {}", r.line, r.reason);
                 if let Some(f) = rejects_file.as_mut() {
-                    let row = serde_json::json!({"line": r.line, "reason": r.reason, "text": r.text});
+                    let row =
+                        serde_json::json!({"line": r.line, "reason": r.reason, "text": r.text});
                     if let Err(e) = std::io::Write::write_all(f, format!("{row}\n").as_bytes()) {
                         write_error.get_or_insert(e);
                     }
                 }
             };
             let report = if input == "-" {
-                produce::produce(&t, BufReader::new(tokio::io::stdin()), &opts, &mut on_reject).await?
+                produce::produce(
+                    &t,
+                    BufReader::new(tokio::io::stdin()),
+                    &opts,
+                    &mut on_reject,
+                )
+                .await?
             } else {
-                let f = tokio::fs::File::open(&input).await.with_context(|| format!("opening {input}"))?;
+                let f = tokio::fs::File::open(&input)
+                    .await
+                    .with_context(|| format!("opening {input}"))?;
                 produce::produce(&t, BufReader::new(f), &opts, &mut on_reject).await?
             };
             if let Some(e) = write_error {
@@ -209,7 +233,11 @@ async fn run(command: Command) -> Result<ExitCode> {
                 "produced to {topic}: {} lines, {} accepted, {} rejected, {} failed",
                 report.lines, report.accepted, report.rejected, report.failed
             );
-            Ok(if report.all_accepted() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.all_accepted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Transform { to, input } => transform_lines(to.into(), &input).await,
         Command::Run {
@@ -421,5 +449,9 @@ async fn transform_lines(format: Format, input: &str) -> Result<ExitCode> {
         }
     }
     out.flush().await?;
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

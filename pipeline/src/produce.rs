@@ -149,7 +149,15 @@ pub async fn produce<R: AsyncBufRead + Unpin>(
             KeyField::EventId => Some(event.event_id.as_bytes().to_vec()),
             KeyField::None => None,
         };
-        let delivery = send(&producer, &opts.topic, key.as_deref(), &payload, &mut pending, &mut report).await;
+        let delivery = send(
+            &producer,
+            &opts.topic,
+            key.as_deref(),
+            &payload,
+            &mut pending,
+            &mut report,
+        )
+        .await;
         pending.push_back(Pending {
             line: line_no,
             delivery,

@@ -62,22 +62,42 @@ fn validate_reports_every_problem_with_file_line_column() {
     std::fs::write(&file, "name: bad\nkafka:\n  bootstrap_servers: localhost:9092\n  linger: 5\nschema_registry:\n  url: http://x:1\n").unwrap();
     let o = secflow(&["validate", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains(&format!("{f}:4:3: kafka: unknown field `linger`")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{f}:4:3: kafka: unknown field `linger`")),
+        "{}",
+        text(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_create_is_idempotent_and_stages_refuse_missing_topics() {
     let stack = devstack::testkit::TestStack::start().await.unwrap();
     let file = stack.dir().join("t.yaml");
-    std::fs::write(&file, stack.topology_yaml("  - type: tap\n    name: probe\n")).unwrap();
+    std::fs::write(
+        &file,
+        stack.topology_yaml("  - type: tap\n    name: probe\n"),
+    )
+    .unwrap();
     let f = file.to_str().unwrap();
 
     let o = secflow(&["topics", "check", "--topology", f]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("missing security-events.canonical.v1"), "{}", text(&o));
+    assert!(
+        text(&o).contains("missing security-events.canonical.v1"),
+        "{}",
+        text(&o)
+    );
 
     // A stage whose topics are missing fails at once and names them.
-    let o = secflow(&["run", "--topology", f, "--stage", "probe", "--until-idle", "1"]);
+    let o = secflow(&[
+        "run",
+        "--topology",
+        f,
+        "--stage",
+        "probe",
+        "--until-idle",
+        "1",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let out = text(&o);
     assert!(
@@ -91,7 +111,11 @@ async fn topics_create_is_idempotent_and_stages_refuse_missing_topics() {
     assert!(text(&o).contains("created probe.dlq"));
     let o = secflow(&["topics", "create", "--topology", f]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("exists  intel.indicators.v1"), "{}", text(&o));
+    assert!(
+        text(&o).contains("exists  intel.indicators.v1"),
+        "{}",
+        text(&o)
+    );
     let o = secflow(&["topics", "check", "--topology", f]);
     assert!(o.status.success(), "{}", text(&o));
     stack.stop().await;

@@ -84,8 +84,7 @@ async fn undecodable_records_go_to_the_dlq_and_good_ones_flow() {
     );
 
     // Read the DLQ back and check every header.
-    let consumer: StreamConsumer =
-        kafka::consumer(&t.kafka, "dlq-reader", "dlq-reader").unwrap();
+    let consumer: StreamConsumer = kafka::consumer(&t.kafka, "dlq-reader", "dlq-reader").unwrap();
     consumer.subscribe(&["guard.dlq"]).unwrap();
     let mut found = 0;
     while found < expected_bad.len() {
@@ -106,7 +105,11 @@ async fn undecodable_records_go_to_the_dlq_and_good_ones_flow() {
             .collect();
         let origin_offset: i64 = h["secflow.origin.offset"].parse().unwrap();
         let (class, original) = expected_bad[&origin_offset];
-        assert_eq!(m.payload(), Some(original.as_slice()), "value kept unchanged");
+        assert_eq!(
+            m.payload(),
+            Some(original.as_slice()),
+            "value kept unchanged"
+        );
         assert_eq!(h["secflow.error.class"], class, "{h:?}");
         assert_eq!(h["secflow.origin.topic"], topic);
         assert_eq!(h["secflow.origin.partition"], "0");
@@ -123,7 +126,9 @@ async fn undecodable_records_go_to_the_dlq_and_good_ones_flow() {
 async fn send(producer: &rdkafka::producer::FutureProducer, topic: &str, bytes: &[u8]) {
     producer
         .send(
-            FutureRecord::<[u8], [u8]>::to(topic).partition(0).payload(bytes),
+            FutureRecord::<[u8], [u8]>::to(topic)
+                .partition(0)
+                .payload(bytes),
             Duration::from_secs(10),
         )
         .await

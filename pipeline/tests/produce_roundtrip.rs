@@ -65,7 +65,11 @@ async fn ten_thousand_events_round_trip_through_secflow_produce() {
     assert_eq!(duplicates, 0);
     assert_eq!(seen.len(), n);
     for (id, want) in &expected {
-        assert_eq!(seen.get(id), Some(want), "event {id} differs after the round trip");
+        assert_eq!(
+            seen.get(id),
+            Some(want),
+            "event {id} differs after the round trip"
+        );
     }
     env.stack.stop().await;
 }
@@ -98,9 +102,15 @@ async fn invalid_lines_are_reported_with_line_numbers_and_written_to_rejects() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("5 lines, 3 accepted, 2 rejected, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("5 lines, 3 accepted, 2 rejected, 0 failed"),
+        "{stdout}"
+    );
     assert!(stderr.contains("line 3: "), "{stderr}");
-    assert!(stderr.contains("line 4: ") && stderr.contains("src_ip"), "{stderr}");
+    assert!(
+        stderr.contains("line 4: ") && stderr.contains("src_ip"),
+        "{stderr}"
+    );
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&rejects)
         .unwrap()
         .lines()

@@ -15,7 +15,10 @@ struct Item {
 #[derive(Debug)]
 enum ItemKind {
     Struct(Vec<Field>),
-    Enum { snake_case: bool, variants: Vec<Field> },
+    Enum {
+        snake_case: bool,
+        variants: Vec<Field>,
+    },
 }
 
 #[derive(Debug)]
@@ -66,7 +69,9 @@ fn parse(src: &str) -> Vec<Item> {
         }
         if let Some(rest) = line.strip_prefix("pub enum ") {
             let name = rest.trim_end_matches(" {").trim().to_string();
-            let snake_case = attrs.iter().any(|a| a.contains("rename_all = \"snake_case\""));
+            let snake_case = attrs
+                .iter()
+                .any(|a| a.contains("rename_all = \"snake_case\""));
             current = Some(Item {
                 name,
                 doc: std::mem::take(&mut doc),
@@ -116,7 +121,11 @@ fn parse(src: &str) -> Vec<Item> {
                     };
                     let renamed = attrs
                         .iter()
-                        .find_map(|a| a.split("rename = \"").nth(1).and_then(|r| r.split('"').next()))
+                        .find_map(|a| {
+                            a.split("rename = \"")
+                                .nth(1)
+                                .and_then(|r| r.split('"').next())
+                        })
                         .map(str::to_string);
                     let name = renamed.unwrap_or_else(|| {
                         if *snake_case {
@@ -156,7 +165,11 @@ fn render(items: &[Item]) -> String {
          The top-level type is `Topology`.\n",
     );
     for item in items {
-        out.push_str(&format!("\n## `{}`\n\n{}\n\n", item.name, item.doc.join("\n")));
+        out.push_str(&format!(
+            "\n## `{}`\n\n{}\n\n",
+            item.name,
+            item.doc.join("\n")
+        ));
         match &item.kind {
             ItemKind::Struct(fields) => {
                 out.push_str("| key | type | required | description |\n|---|---|---|---|\n");
@@ -178,7 +191,12 @@ fn render(items: &[Item]) -> String {
                     } else {
                         format!("`{}`", v.ty)
                     };
-                    out.push_str(&format!("| `{}` | {} | {} |\n", v.name, carries, cell(&v.doc)));
+                    out.push_str(&format!(
+                        "| `{}` | {} | {} |\n",
+                        v.name,
+                        carries,
+                        cell(&v.doc)
+                    ));
                 }
             }
         }
@@ -191,8 +209,18 @@ fn topology_reference_matches_the_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(root.join("src/topology/model.rs")).unwrap();
     let items = parse(&src);
-    for must in ["Topology", "KafkaConfig", "SchemaRegistryConfig", "TopicSpec", "StageConfig", "TapStage"] {
-        assert!(items.iter().any(|i| i.name == must), "{must} not found in model.rs");
+    for must in [
+        "Topology",
+        "KafkaConfig",
+        "SchemaRegistryConfig",
+        "TopicSpec",
+        "StageConfig",
+        "TapStage",
+    ] {
+        assert!(
+            items.iter().any(|i| i.name == must),
+            "{must} not found in model.rs"
+        );
     }
     for item in &items {
         assert!(!item.doc.is_empty(), "{} has no doc comment", item.name);
@@ -201,7 +229,12 @@ fn topology_reference_matches_the_model() {
             ItemKind::Enum { variants, .. } => variants,
         };
         for f in fields {
-            assert!(!f.doc.is_empty(), "{}.{} has no doc comment", item.name, f.name);
+            assert!(
+                !f.doc.is_empty(),
+                "{}.{} has no doc comment",
+                item.name,
+                f.name
+            );
         }
     }
     let rendered = render(&items);

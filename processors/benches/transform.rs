@@ -24,10 +24,11 @@ fn examples() -> Vec<Vec<u8>> {
 fn bench(c: &mut Criterion) {
     let datums = examples();
     for format in Format::ALL {
-        if datums
-            .iter()
-            .any(|d| format.transform(&SecurityEvent::from_avro_datum(d).unwrap()).is_err())
-        {
+        if datums.iter().any(|d| {
+            format
+                .transform(&SecurityEvent::from_avro_datum(d).unwrap())
+                .is_err()
+        }) {
             continue; // format not implemented for every example yet
         }
         let mut group = c.benchmark_group(format!("avro_to_{}", format.as_str()));

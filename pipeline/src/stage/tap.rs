@@ -89,7 +89,11 @@ pub async fn run(
                     report.decoded += 1;
                     *report
                         .by_category
-                        .entry(format!("{}/{}", event.kind.as_str(), event.category.as_str()))
+                        .entry(format!(
+                            "{}/{}",
+                            event.kind.as_str(),
+                            event.category.as_str()
+                        ))
                         .or_default() += 1;
                     *report.by_tenant.entry(event.tenant.clone()).or_default() += 1;
                     on_event(&event);
@@ -124,7 +128,9 @@ pub async fn run(
                 }
             }
         }
-        consumer.store_offset_from_message(&msg).map_err(client_err)?;
+        consumer
+            .store_offset_from_message(&msg)
+            .map_err(client_err)?;
     }
     // Commit what is stored before leaving, so a restart starts after the last finished record.
     match consumer.commit_consumer_state(CommitMode::Sync) {

@@ -28,6 +28,10 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header naming the output format on every record this stage writes.
 pub const FORMAT_HEADER: &str = "secflow.format";
 
+/// Header carrying the canonical event id on every output record, so sinks can deduplicate
+/// (Elasticsearch `_id`, PagerDuty `dedup_key`) without parsing the payload.
+pub const EVENT_ID_HEADER: &str = "secflow.event_id";
+
 /// What a transform run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransformReport {
@@ -83,11 +87,11 @@ fn transactional_producer(
     Ok(c.create()?)
 }
 
-fn copy_headers(m: &BorrowedMessage<'_>, format: Option<Format>) -> OwnedHeaders {
+fn copy_headers(m: &BorrowedMessage<'_>, format: Format, event_id: &str) -> OwnedHeaders {
     let mut h = OwnedHeaders::new();
     if let Some(hs) = m.headers() {
         for x in hs.iter() {
-            if x.key == FORMAT_HEADER {
+            if x.key == FORMAT_HEADER || x.key == EVENT_ID_HEADER {
                 continue;
             }
             h = h.insert(Header {
@@ -96,13 +100,14 @@ fn copy_headers(m: &BorrowedMessage<'_>, format: Option<Format>) -> OwnedHeaders
             });
         }
     }
-    if let Some(f) = format {
-        h = h.insert(Header {
-            key: FORMAT_HEADER,
-            value: Some(f.as_str().as_bytes()),
-        });
-    }
-    h
+    h.insert(Header {
+        key: FORMAT_HEADER,
+        value: Some(format.as_str().as_bytes()),
+    })
+    .insert(Header {
+        key: EVENT_ID_HEADER,
+        value: Some(event_id.as_bytes()),
+    })
 }
 
 /// Runs the stage until `shutdown` fires or a limit is reached.
@@ -131,7 +136,10 @@ pub async fn run(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
-        .set("session.timeout.ms", topology.kafka.session_timeout_ms.to_string())
+        .set(
+            "session.timeout.ms",
+            topology.kafka.session_timeout_ms.to_string(),
+        )
         .set(
             "heartbeat.interval.ms",
             (topology.kafka.session_timeout_ms / 3).max(100).to_string(),
@@ -225,7 +233,7 @@ pub async fn run(
                                 topic: topic.clone(),
                                 key: m.key().map(<[u8]>::to_vec),
                                 payload: bytes,
-                                headers: copy_headers(m, Some(*format)),
+                                headers: copy_headers(m, *format, &event.event_id),
                             }),
                             Err(e) => {
                                 failure = Some(e);
@@ -345,7 +353,10 @@ async fn commit_batch(
                     deliveries.push(d);
                     break;
                 }
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
                     r = back;
                     tokio::task::block_in_place(|| producer.poll(Duration::from_millis(50)));
                 }

@@ -192,7 +192,11 @@ impl Topics {
     pub fn resolved(&self, role: TopicRole) -> ResolvedTopic {
         let spec = self.spec(role);
         let mut config = spec.config.clone();
-        let policy = if role.compacted() { "compact" } else { "delete" };
+        let policy = if role.compacted() {
+            "compact"
+        } else {
+            "delete"
+        };
         config
             .entry("cleanup.policy".to_string())
             .or_insert_with(|| policy.to_string());
@@ -340,7 +344,12 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
     }
     for server in t.kafka.bootstrap_servers.split(',') {
         let server = server.trim();
-        if !server.is_empty() && server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        if !server.is_empty()
+            && server
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+        {
             problems.push((
                 vec![key("kafka"), key("bootstrap_servers")],
                 format!("`{server}` is not host:port"),
@@ -352,8 +361,7 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
         sec.protocol,
         SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
     );
-    if sasl && (sec.sasl_mechanism.is_none() || sec.username.is_none() || sec.password.is_none())
-    {
+    if sasl && (sec.sasl_mechanism.is_none() || sec.username.is_none() || sec.password.is_none()) {
         problems.push((
             vec![key("kafka"), key("security")],
             "SASL needs sasl_mechanism, username and password".to_string(),
@@ -377,10 +385,16 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
         let r = t.topics.resolved(role);
         let at = |field: &str| vec![key("topics"), key(role.key()), key(field)];
         if !valid_topic_name(&r.name) {
-            problems.push((at("name"), format!("`{}` is not a valid Kafka topic name", r.name)));
+            problems.push((
+                at("name"),
+                format!("`{}` is not a valid Kafka topic name", r.name),
+            ));
         }
         if !names.insert(r.name.clone()) {
-            problems.push((at("name"), format!("topic `{}` is used by two roles", r.name)));
+            problems.push((
+                at("name"),
+                format!("topic `{}` is used by two roles", r.name),
+            ));
         }
         if r.partitions < 1 {
             problems.push((at("partitions"), "must be at least 1".to_string()));
@@ -408,12 +422,18 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
         }
         let dlq = t.stage_dlq(stage);
         if !valid_topic_name(&dlq.name) {
-            problems.push((at("dlq_topic"), format!("`{}` is not a valid Kafka topic name", dlq.name)));
+            problems.push((
+                at("dlq_topic"),
+                format!("`{}` is not a valid Kafka topic name", dlq.name),
+            ));
         }
         if names.contains(&dlq.name) {
             problems.push((
                 at("dlq_topic"),
-                format!("`{}` is already a data topic; a DLQ needs its own", dlq.name),
+                format!(
+                    "`{}` is already a data topic; a DLQ needs its own",
+                    dlq.name
+                ),
             ));
         }
         match stage {
@@ -433,7 +453,10 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
                     ));
                 }
                 if tr.outputs.is_empty() {
-                    problems.push((at("outputs"), "name at least one of ecs, cef, ocsf".to_string()));
+                    problems.push((
+                        at("outputs"),
+                        "name at least one of ecs, cef, ocsf".to_string(),
+                    ));
                 }
                 let mut seen = HashSet::new();
                 for f in &tr.outputs {
@@ -467,13 +490,22 @@ mod tests {
         assert_eq!(t.kafka.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(t.kafka.session_timeout_ms, 6000);
         let c = t.topics.resolved(TopicRole::Canonical);
-        assert_eq!((c.name.as_str(), c.partitions), ("security-events.canonical.v1", 6));
+        assert_eq!(
+            (c.name.as_str(), c.partitions),
+            ("security-events.canonical.v1", 6)
+        );
         let i = t.topics.resolved(TopicRole::Indicators);
         assert_eq!(i.name, "intel.v2");
-        assert_eq!(i.config.get("cleanup.policy").map(String::as_str), Some("compact"));
+        assert_eq!(
+            i.config.get("cleanup.policy").map(String::as_str),
+            Some("compact")
+        );
         let names: Vec<_> = t.all_topics().into_iter().map(|t| t.name).collect();
         assert!(names.contains(&"readback.dlq".to_string()), "{names:?}");
-        assert_eq!(t.schema_registry.password, Some(SecretRef::Env("SR_PASS".into())));
+        assert_eq!(
+            t.schema_registry.password,
+            Some(SecretRef::Env("SR_PASS".into()))
+        );
     }
 
     #[test]
@@ -486,15 +518,19 @@ mod tests {
 
     #[test]
     fn semantic_errors_point_at_the_key() {
-        let text = GOOD.replace("{partitions: 6}", "{partitions: 0}") + "  - type: tap\n    name: readback\n";
+        let text = GOOD.replace("{partitions: 6}", "{partitions: 0}")
+            + "  - type: tap\n    name: readback\n";
         let err = load_text(&text).unwrap_err();
         let lines: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
         assert!(
-            lines.iter().any(|l| l.starts_with("t.yaml:9:") && l.contains("topics.canonical.partitions: must be at least 1")),
+            lines.iter().any(|l| l.starts_with("t.yaml:9:")
+                && l.contains("topics.canonical.partitions: must be at least 1")),
             "{lines:?}"
         );
         assert!(
-            lines.iter().any(|l| l.starts_with("t.yaml:15:") && l.contains("used twice")),
+            lines
+                .iter()
+                .any(|l| l.starts_with("t.yaml:15:") && l.contains("used twice")),
             "{lines:?}"
         );
     }
@@ -510,6 +546,9 @@ mod tests {
     fn unset_env_without_default_is_an_error_with_position() {
         let text = GOOD.replace("${BOOT:-127.0.0.1:9092}", "${BOOT}");
         let err = load_text(&text).unwrap_err().to_string();
-        assert!(err.starts_with("t.yaml:3:22: environment variable `BOOT` is not set"), "{err}");
+        assert!(
+            err.starts_with("t.yaml:3:22: environment variable `BOOT` is not set"),
+            "{err}"
+        );
     }
 }

@@ -132,7 +132,10 @@ impl TryFrom<SecretRefFields> for SecretRef {
         match (f.env, f.file) {
             (Some(e), None) if !e.is_empty() => Ok(SecretRef::Env(e)),
             (None, Some(p)) if !p.as_os_str().is_empty() => Ok(SecretRef::File(p)),
-            _ => Err("a secret is given by reference: `{env: NAME}` or `{file: PATH}`, exactly one".to_string()),
+            _ => Err(
+                "a secret is given by reference: `{env: NAME}` or `{file: PATH}`, exactly one"
+                    .to_string(),
+            ),
         }
     }
 }

@@ -47,7 +47,10 @@ pub fn substitute_env(
             } else if let Some(body) = after.strip_prefix('{') {
                 let Some(end) = body.find('}') else {
                     errors.push(SubstitutionError {
-                        position: Position { line: line_idx + 1, column },
+                        position: Position {
+                            line: line_idx + 1,
+                            column,
+                        },
                         message: "unterminated `${`".to_string(),
                     });
                     out.push_str(&rest[dollar..]);
@@ -64,7 +67,10 @@ pub fn substitute_env(
                     && !name.starts_with(|c: char| c.is_ascii_digit());
                 if !valid_name {
                     errors.push(SubstitutionError {
-                        position: Position { line: line_idx + 1, column },
+                        position: Position {
+                            line: line_idx + 1,
+                            column,
+                        },
                         message: format!("`${{{inner}}}` is not a valid variable reference"),
                     });
                 } else {
@@ -275,16 +281,28 @@ mod tests {
         let idx = PositionIndex::build(text);
         let at = |p: &[PathStep]| idx.locate(p).unwrap();
         assert_eq!(
-            at(&[PathStep::Key("kafka".into()), PathStep::Key("bootstrap_servers".into())]),
+            at(&[
+                PathStep::Key("kafka".into()),
+                PathStep::Key("bootstrap_servers".into())
+            ]),
             Position { line: 3, column: 3 }
         );
         assert_eq!(
-            at(&[PathStep::Key("stages".into()), PathStep::Index(1), PathStep::Key("input".into())]),
+            at(&[
+                PathStep::Key("stages".into()),
+                PathStep::Index(1),
+                PathStep::Key("input".into())
+            ]),
             Position { line: 8, column: 5 }
         );
         // Missing key: reported on the line of the closest ancestor.
         assert_eq!(
-            at(&[PathStep::Key("stages".into()), PathStep::Index(0), PathStep::Key("dlq".into())]).line,
+            at(&[
+                PathStep::Key("stages".into()),
+                PathStep::Index(0),
+                PathStep::Key("dlq".into())
+            ])
+            .line,
             5
         );
     }

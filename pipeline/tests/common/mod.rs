@@ -16,7 +16,9 @@ pub struct Env {
 
 /// Starts a stack, writes a topology with `stages_yaml`, creates its topics.
 pub async fn env(stages_yaml: &str) -> Env {
-    let stack = TestStack::start().await.expect("test stack (run scripts/bootstrap.sh)");
+    let stack = TestStack::start()
+        .await
+        .expect("test stack (run scripts/bootstrap.sh)");
     let topology_file = stack.dir().join("topology.yaml");
     std::fs::write(&topology_file, stack.topology_yaml(stages_yaml)).unwrap();
     let topology = topology::load(&topology_file).unwrap().topology;
@@ -31,7 +33,10 @@ pub async fn env(stages_yaml: &str) -> Env {
 }
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The example events, as JSON values, sorted by file name.
@@ -63,7 +68,10 @@ pub fn generated_events(n: usize) -> Vec<Value> {
 }
 
 fn uuid_like(i: usize) -> String {
-    format!("{:08x}", (i as u64).wrapping_mul(2_654_435_761) & 0xffff_ffff)
+    format!(
+        "{:08x}",
+        (i as u64).wrapping_mul(2_654_435_761) & 0xffff_ffff
+    )
 }
 
 /// Writes values as JSON lines.

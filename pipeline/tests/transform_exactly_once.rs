@@ -1,0 +1,159 @@
+//! 20,000 events through the transform stage into the ECS, CEF and OCSF topics; the stage
+//! process is killed (SIGKILL, not a graceful stop) twice mid-run and restarted. A
+//! read_committed consumer must see every event exactly once per topic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pipeline::kafka;
+use pipeline::produce::{self, KeyField, ProduceOptions};
+use pipeline::topology::TopicRole;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+
+const STAGES: &str = "  - type: transform\n    name: xform\n    input: canonical\n    instance_id: test-1\n    max_batch: 250\n";
+
+fn start_stage(file: &std::path::Path, until_idle: Option<u64>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secflow"));
+    cmd.args(["run", "--topology"])
+        .arg(file)
+        .args(["--stage", "xform"]);
+    if let Some(s) = until_idle {
+        cmd.args(["--until-idle", &s.to_string()]);
+    }
+    cmd.env("SECFLOW_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Committed records per topic, keyed by event id (header `secflow.event_id`).
+async fn read_committed(
+    t: &pipeline::topology::Topology,
+    topics: &[String],
+    expect_each: usize,
+) -> HashMap<String, HashMap<String, u32>> {
+    let consumer: StreamConsumer =
+        kafka::consumer(&t.kafka, "verify", &format!("verify-{}", uuid())).unwrap();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs).unwrap();
+    let mut seen: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    let mut total = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while total < expect_each * topics.len() && Instant::now() < deadline {
+        let Ok(m) = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await else {
+            break;
+        };
+        let m = m.unwrap();
+        let id = m
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|x| x.key == "secflow.event_id")
+                    .and_then(|x| x.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            })
+            .expect("event id header");
+        *seen
+            .entry(m.topic().to_string())
+            .or_default()
+            .entry(id)
+            .or_default() += 1;
+        total += 1;
+    }
+    // Anything beyond the expected count would be a duplicate: give it a moment to show up.
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
+        let id = m
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|x| x.key == "secflow.event_id")
+                    .and_then(|x| x.value)
+            })
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        *seen
+            .entry(m.topic().to_string())
+            .or_default()
+            .entry(id)
+            .or_default() += 1;
+    }
+    seen
+}
+
+fn uuid() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_per_topic_across_two_kills() {
+    let env = common::env(STAGES).await;
+    let t = &env.topology;
+    let n = 20_000;
+    let events = common::generated_events(n);
+    let mut text = String::new();
+    for e in &events {
+        text.push_str(&e.to_string());
+        text.push('\n');
+    }
+    let opts = ProduceOptions {
+        topic: t.topics.resolved(TopicRole::Canonical).name,
+        key: KeyField::Tenant,
+        max_in_flight: 10_000,
+    };
+    let report = produce::produce(t, text.as_bytes(), &opts, |r| panic!("rejected: {r:?}"))
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, n as u64);
+
+    // Kill the stage twice while it works, then let a third run finish.
+    for kill in 0..2 {
+        let mut child = start_stage(&env.topology_file, None);
+        tokio::time::sleep(Duration::from_millis(2500 + 1000 * kill)).await;
+        assert!(child.try_wait().unwrap().is_none(), "stage exited early");
+        child.kill().unwrap(); // SIGKILL: no drain, no commit
+        child.wait().unwrap();
+    }
+    let last = start_stage(&env.topology_file, Some(8));
+    let out = tokio::task::spawn_blocking(move || last.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let topics: Vec<String> = [TopicRole::Ecs, TopicRole::Cef, TopicRole::Ocsf]
+        .iter()
+        .map(|r| t.topics.resolved(*r).name)
+        .collect();
+    let seen = read_committed(t, &topics, n).await;
+    let expected: Vec<String> = events
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    for topic in &topics {
+        let per = seen.get(topic).cloned().unwrap_or_default();
+        let missing = expected.iter().filter(|id| !per.contains_key(*id)).count();
+        let dupes: u32 = per.values().map(|c| c.saturating_sub(1)).sum();
+        assert_eq!(
+            (missing, dupes),
+            (0, 0),
+            "{topic}: {missing} missing, {dupes} duplicated"
+        );
+        assert_eq!(per.len(), n, "{topic}");
+    }
+    env.stack.stop().await;
+}
