@@ -3,6 +3,7 @@
 //! to one record is decided in `processors`; every offset, header and transaction is owned here.
 
 pub mod codec;
+pub mod delivery;
 pub mod dead_letter;
 pub mod kafka;
 pub mod produce;
