@@ -73,6 +73,11 @@ enum Command {
         #[arg(default_value = "-")]
         input: String,
     },
+    /// Threat intel: STIX patterns, TAXII polling.
+    Intel {
+        #[command(subcommand)]
+        command: IntelCommand,
+    },
     /// Canonical JSON lines → ECS / CEF / OCSF, one output per line on stdout (no Kafka).
     Transform {
         /// Output format.
@@ -96,6 +101,16 @@ enum Command {
         /// Stop a stage after this many records.
         #[arg(long)]
         max_records: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntelCommand {
+    /// Parse STIX 2.1 patterns and show the atomic IOCs they reduce to, one JSON line each:
+    /// {"pattern","valid","error","iocs","not_joinable"}.
+    Pattern {
+        /// A pattern, or `-` to read one pattern per stdin line.
+        pattern: String,
     },
 }
 
@@ -239,6 +254,9 @@ async fn run(command: Command) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Intel { command } => match command {
+            IntelCommand::Pattern { pattern } => intel_pattern(&pattern).await,
+        },
         Command::Transform { to, input } => transform_lines(to.into(), &input).await,
         Command::Run {
             topology,
@@ -412,6 +430,39 @@ async fn run_stages(
         Some(_) => Ok(ExitCode::from(2)),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// `secflow intel pattern`: one JSON report per pattern; exit 1 when any pattern is invalid.
+async fn intel_pattern(pattern: &str) -> Result<ExitCode> {
+    use processors::intel::pattern::analyze;
+    use tokio::io::AsyncBufReadExt;
+    let mut all_valid = true;
+    let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+    let mut emit = |p: &str| -> Result<Vec<u8>> {
+        let report = analyze(p);
+        all_valid &= report.valid;
+        let mut line = serde_json::to_vec(&report)?;
+        line.push(b'\n');
+        Ok(line)
+    };
+    if pattern == "-" {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        while let Some(line) = lines.next_line().await? {
+            if !line.trim().is_empty() {
+                let bytes = emit(&line)?;
+                out.write_all(&bytes).await?;
+            }
+        }
+    } else {
+        let bytes = emit(pattern)?;
+        out.write_all(&bytes).await?;
+    }
+    out.flush().await?;
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `secflow transform`: canonical JSON lines → one output per line on stdout.

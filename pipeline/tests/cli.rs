@@ -120,3 +120,32 @@ async fn topics_create_is_idempotent_and_stages_refuse_missing_topics() {
     assert!(o.status.success(), "{}", text(&o));
     stack.stop().await;
 }
+
+#[test]
+fn intel_pattern_prints_one_report_per_pattern() {
+    let o = secflow(&[
+        "intel",
+        "pattern",
+        "[ipv4-addr:value = '198.51.100.7' OR domain-name:value = 'Evil.Example.com']",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["not_joinable"], serde_json::Value::Null);
+    assert_eq!(
+        v["iocs"],
+        serde_json::json!([{"type": "ipv4", "value": "198.51.100.7"}, {"type": "domain", "value": "evil.example.com"}])
+    );
+
+    let o = secflow(&["intel", "pattern", "[file:name = 'a' AND file:size > 10]"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["iocs"], serde_json::Value::Null);
+    assert!(v["not_joinable"].as_str().unwrap().len() > 3, "{v}");
+
+    let o = secflow(&["intel", "pattern", "file:name = 'a'"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["error"].as_str().unwrap().contains("column"), "{v}");
+}
