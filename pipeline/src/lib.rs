@@ -3,8 +3,8 @@
 //! to one record is decided in `processors`; every offset, header and transaction is owned here.
 
 pub mod codec;
-pub mod delivery;
 pub mod dead_letter;
+pub mod delivery;
 pub mod kafka;
 pub mod produce;
 pub mod stage;

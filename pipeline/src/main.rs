@@ -389,6 +389,20 @@ async fn run_stages(
                     }
                     Ok::<String, anyhow::Error>(text)
                 }
+                StageConfig::Sink(sk) => {
+                    let r = pipeline::delivery::engine::run(&t, &sk, limits, shutdown).await?;
+                    let mut text = format!(
+                        "stage {}: {} records, {} delivered, {} duplicates, {} requests, circuit opened {} times\n",
+                        sk.name, r.records, r.delivered, r.duplicates, r.requests, r.circuit_opened
+                    );
+                    for (k, v) in &r.to_tiers {
+                        text.push_str(&format!("  to {k:<29} {v}\n"));
+                    }
+                    for (k, v) in &r.dead_lettered {
+                        text.push_str(&format!("  dlq {k:<28} {v}\n"));
+                    }
+                    Ok(text)
+                }
                 StageConfig::Transform(tr) => {
                     let report = transform::run(&t, &tr, limits, shutdown).await?;
                     let mut text = format!(

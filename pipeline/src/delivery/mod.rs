@@ -3,6 +3,91 @@
 //! limits. Sinks (in `processors::sink`) only build requests and classify responses.
 
 pub mod circuit;
+pub mod engine;
+pub mod http;
 pub mod offsets;
 pub mod rate_limit;
 pub mod tiers;
+
+use std::sync::Arc;
+
+use processors::secret::Secret;
+use processors::sink::elasticsearch::ElasticsearchSink;
+use processors::sink::splunk_hec::SplunkHecSink;
+use processors::sink::webhook::WebhookSink;
+use processors::sink::{Credentials, SecretSource, Sink};
+
+use crate::topology::{SinkStage, SinkTarget};
+
+/// Builds the sink of a stage, reading its secrets now.
+pub fn build_sink(stage: &SinkStage) -> Result<Arc<dyn Sink>, String> {
+    build(stage, &|s: &SecretSource| {
+        s.resolve().map_err(|e| e.to_string())
+    })
+}
+
+/// Builds the sink with placeholder secrets: checks URLs, templates and limits at
+/// `secflow validate` time, where the secrets need not be present.
+pub fn build_sink_unresolved(stage: &SinkStage) -> Result<Arc<dyn Sink>, String> {
+    build(stage, &|_| Ok(Secret::new("validation-placeholder")))
+}
+
+type Resolver<'a> = &'a dyn Fn(&SecretSource) -> Result<Secret, String>;
+
+fn build(stage: &SinkStage, resolve: Resolver<'_>) -> Result<Arc<dyn Sink>, String> {
+    let name = stage.name.clone();
+    let sink: Arc<dyn Sink> = match &stage.sink {
+        SinkTarget::SplunkHec(c) => {
+            let token = resolve(&c.token)?;
+            Arc::new(SplunkHecSink::new(name, c.clone(), token).map_err(|e| e.to_string())?)
+        }
+        SinkTarget::Elasticsearch(c) => {
+            let creds = match &c.auth {
+                Some(a) => Some(resolve_credentials_es(a, resolve)?),
+                None => None,
+            };
+            Arc::new(ElasticsearchSink::new(name, c.clone(), creds).map_err(|e| e.to_string())?)
+        }
+        SinkTarget::Webhook(c) => {
+            let creds = match &c.auth {
+                Some(a) => Some(resolve_credentials_webhook(a, resolve)?),
+                None => None,
+            };
+            let secrets = c
+                .signing_secrets
+                .iter()
+                .map(resolve)
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(WebhookSink::new(name, c.clone(), creds, secrets).map_err(|e| e.to_string())?)
+        }
+    };
+    Ok(sink)
+}
+
+fn resolve_credentials_es(
+    a: &processors::sink::elasticsearch::EsAuthConfig,
+    resolve: Resolver<'_>,
+) -> Result<Credentials, String> {
+    use processors::sink::elasticsearch::EsAuthConfig;
+    Ok(match a {
+        EsAuthConfig::ApiKey(s) => Credentials::ApiKey(resolve(s)?),
+        EsAuthConfig::Basic(b) => Credentials::Basic {
+            username: b.username.clone(),
+            password: resolve(&b.password)?,
+        },
+    })
+}
+
+fn resolve_credentials_webhook(
+    a: &processors::sink::webhook::WebhookAuthConfig,
+    resolve: Resolver<'_>,
+) -> Result<Credentials, String> {
+    use processors::sink::webhook::WebhookAuthConfig;
+    Ok(match a {
+        WebhookAuthConfig::Bearer(s) => Credentials::Bearer(resolve(s)?),
+        WebhookAuthConfig::Basic(b) => Credentials::Basic {
+            username: b.username.clone(),
+            password: resolve(&b.password)?,
+        },
+    })
+}

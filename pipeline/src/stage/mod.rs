@@ -21,6 +21,14 @@ pub enum StageError {
     /// The registry client could not be set up.
     #[error(transparent)]
     Codec(#[from] CodecSetupError),
+    /// A sink could not be set up.
+    #[error("stage {stage}: {message}")]
+    Sink {
+        /// The stage.
+        stage: String,
+        /// Why.
+        message: String,
+    },
     /// A Kafka call failed in a way the stage cannot ride out.
     #[error("stage {stage}: {source}")]
     Client {

@@ -87,11 +87,23 @@ fn transactional_producer(
     Ok(c.create()?)
 }
 
-fn copy_headers(m: &BorrowedMessage<'_>, format: Format, event_id: &str) -> OwnedHeaders {
+/// Headers this stage sets on its outputs (replacing any the input carried).
+const OWN_HEADERS: [&str; 4] = [
+    FORMAT_HEADER,
+    EVENT_ID_HEADER,
+    crate::delivery::engine::EVENT_TIME_HEADER,
+    crate::delivery::engine::TENANT_HEADER,
+];
+
+fn copy_headers(
+    m: &BorrowedMessage<'_>,
+    format: Format,
+    event: &processors::event::SecurityEvent,
+) -> OwnedHeaders {
     let mut h = OwnedHeaders::new();
     if let Some(hs) = m.headers() {
         for x in hs.iter() {
-            if x.key == FORMAT_HEADER || x.key == EVENT_ID_HEADER {
+            if OWN_HEADERS.contains(&x.key) {
                 continue;
             }
             h = h.insert(Header {
@@ -106,7 +118,15 @@ fn copy_headers(m: &BorrowedMessage<'_>, format: Format, event_id: &str) -> Owne
     })
     .insert(Header {
         key: EVENT_ID_HEADER,
-        value: Some(event_id.as_bytes()),
+        value: Some(event.event_id.as_bytes()),
+    })
+    .insert(Header {
+        key: crate::delivery::engine::EVENT_TIME_HEADER,
+        value: Some(event.event_time.to_string().as_bytes()),
+    })
+    .insert(Header {
+        key: crate::delivery::engine::TENANT_HEADER,
+        value: Some(event.tenant.as_bytes()),
     })
 }
 
@@ -233,7 +253,7 @@ pub async fn run(
                                 topic: topic.clone(),
                                 key: m.key().map(<[u8]>::to_vec),
                                 payload: bytes,
-                                headers: copy_headers(m, *format, &event.event_id),
+                                headers: copy_headers(m, *format, &event),
                             }),
                             Err(e) => {
                                 failure = Some(e);

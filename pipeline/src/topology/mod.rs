@@ -221,6 +221,7 @@ impl Topology {
         let name = match stage {
             StageConfig::Tap(t) => t.dlq_topic.clone(),
             StageConfig::Transform(t) => t.dlq_topic.clone(),
+            StageConfig::Sink(_) => None,
         }
         .unwrap_or_else(|| format!("{}.dlq", stage.name()));
         let partitions = self.topics.resolved(TopicRole::Canonical).partitions;
@@ -242,12 +243,31 @@ impl Topology {
         let mut out = Vec::new();
         let roles = TopicRole::ALL.iter().map(|r| self.topics.resolved(*r));
         let dlqs = self.stages.iter().map(|s| self.stage_dlq(s));
-        for t in roles.chain(dlqs) {
+        let tiers = self.stages.iter().flat_map(|s| self.sink_tier_topics(s));
+        for t in roles.chain(dlqs).chain(tiers) {
             if seen.insert(t.name.clone()) {
                 out.push(t);
             }
         }
         out
+    }
+
+    /// The retry-tier topics of a sink stage (none for other stages).
+    pub fn sink_tier_topics(&self, stage: &StageConfig) -> Vec<ResolvedTopic> {
+        let StageConfig::Sink(sink) = stage else {
+            return Vec::new();
+        };
+        let base = self.topics.resolved(sink.input);
+        crate::delivery::tiers::tiers(&sink.name, &sink.tiers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| ResolvedTopic {
+                name: t.topic,
+                partitions: base.partitions,
+                replication_factor: base.replication_factor,
+                config: BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]),
+            })
+            .collect()
     }
 
     /// Finds a stage by name.
@@ -443,6 +463,55 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
                         at("input"),
                         "a tap reads canonical Avro: `canonical` or `enriched`".to_string(),
                     ));
+                }
+            }
+            StageConfig::Sink(sink) => {
+                if sink.input == TopicRole::Indicators
+                    || sink.input == TopicRole::Review
+                    || sink.input == TopicRole::Checkpoints
+                    || sink.input == TopicRole::Audit
+                {
+                    problems.push((
+                        at("input"),
+                        "a sink delivers events: ecs, cef, ocsf, canonical or enriched".to_string(),
+                    ));
+                }
+                if let Err(e) = crate::delivery::tiers::tiers(&sink.name, &sink.tiers) {
+                    problems.push((at("tiers"), e));
+                }
+                if sink.batch.max_events == 0 || sink.batch.max_bytes == 0 {
+                    problems.push((
+                        vec![key("stages"), PathStep::Index(i), key("batch")],
+                        "max_events and max_bytes must be at least 1".to_string(),
+                    ));
+                }
+                if sink.max_in_flight == 0 {
+                    problems.push((at("max_in_flight"), "must be at least 1".to_string()));
+                }
+                if sink.retry.max_attempts == 0 {
+                    problems.push((
+                        vec![
+                            key("stages"),
+                            PathStep::Index(i),
+                            key("retry"),
+                            key("max_attempts"),
+                        ],
+                        "must be at least 1".to_string(),
+                    ));
+                }
+                for (k, v) in [
+                    ("events_per_sec", sink.rate_limit.events_per_sec),
+                    ("requests_per_sec", sink.rate_limit.requests_per_sec),
+                ] {
+                    if v.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                        problems.push((
+                            vec![key("stages"), PathStep::Index(i), key("rate_limit"), key(k)],
+                            "must be a positive number".to_string(),
+                        ));
+                    }
+                }
+                if let Err(e) = crate::delivery::build_sink_unresolved(sink) {
+                    problems.push((vec![key("stages"), PathStep::Index(i), key("sink")], e));
                 }
             }
             StageConfig::Transform(tr) => {

@@ -223,6 +223,9 @@ pub enum StageConfig {
     /// Transforms canonical (or enriched) events into ECS, CEF and OCSF topics, exactly once:
     /// each batch is read, transformed and written in one Kafka transaction with its offsets.
     Transform(TransformStage),
+    /// Delivers a topic to a SIEM/SOAR sink: batching, in-process retries, a circuit breaker,
+    /// retry-topic tiers and a dead-letter topic (consumer group `secflow.sink.<name>`).
+    Sink(SinkStage),
 }
 
 impl StageConfig {
@@ -231,6 +234,7 @@ impl StageConfig {
         match self {
             StageConfig::Tap(t) => &t.name,
             StageConfig::Transform(t) => &t.name,
+            StageConfig::Sink(t) => &t.name,
         }
     }
 }
@@ -276,6 +280,188 @@ pub struct TransformStage {
     /// `$SECFLOW_INSTANCE_ID`, else the host name.
     #[serde(default)]
     pub instance_id: Option<String>,
+}
+
+/// Settings of a `sink` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkStage {
+    /// Unique stage name; also names the sink's topics (`<name>.retry.<delay>`, `<name>.dlq`).
+    pub name: String,
+    /// Which topic to deliver, by role: `ecs`, `cef`, `ocsf`, or `canonical`/`enriched` (Avro,
+    /// delivered as canonical JSON).
+    pub input: TopicRole,
+    /// The target and its settings; `kind` selects it.
+    pub sink: SinkTarget,
+    /// How records are grouped into requests.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Batches being delivered at once at most (default 4).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// In-process retries of transient failures.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Retry-topic tiers a record moves through when it keeps failing on its own (default
+    /// `[30s, 5m, 30m]`); after the last one it goes to the DLQ.
+    #[serde(default = "default_tiers")]
+    pub tiers: Vec<String>,
+    /// When the sink counts as down as a whole.
+    #[serde(default)]
+    pub circuit: CircuitSettings,
+    /// Upper bounds on what is sent.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// HTTP timeout per request in milliseconds (default 10000).
+    #[serde(default = "default_http_timeout_ms")]
+    pub timeout_ms: u64,
+    /// On shutdown or partition revocation, how long in-flight batches may take to finish
+    /// before the stage commits what is done and lets go (default 10000).
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+}
+
+/// The target of a sink stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SinkTarget {
+    /// Splunk HTTP Event Collector, with indexer acknowledgements.
+    SplunkHec(processors::sink::splunk_hec::HecConfig),
+    /// Elasticsearch `_bulk` API.
+    Elasticsearch(processors::sink::elasticsearch::ElasticsearchConfig),
+    /// Any HTTP endpoint, HMAC-signed.
+    Webhook(processors::sink::webhook::WebhookConfig),
+}
+
+/// Batching.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Records per batch at most (default 500).
+    #[serde(default = "default_batch_events")]
+    pub max_events: usize,
+    /// Payload bytes per batch at most (default 1 MiB).
+    #[serde(default = "default_batch_bytes")]
+    pub max_bytes: usize,
+    /// Longest time a record waits for its batch to fill, in milliseconds (default 200).
+    #[serde(default = "default_batch_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_events: default_batch_events(),
+            max_bytes: default_batch_bytes(),
+            max_wait_ms: default_batch_wait_ms(),
+        }
+    }
+}
+
+/// In-process retries (exponential backoff with full jitter, honouring `Retry-After`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per record before it moves to the first retry tier (default 4).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// First backoff in milliseconds (default 200).
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// Largest backoff in milliseconds (default 10000).
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_attempts(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+/// Circuit breaker settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitSettings {
+    /// Consecutive whole-sink failures that open the circuit (default 5).
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before a probe, in milliseconds (default 5000).
+    #[serde(default = "default_open_ms")]
+    pub open_ms: u64,
+}
+
+impl Default for CircuitSettings {
+    fn default() -> Self {
+        Self {
+            failure_threshold: default_failure_threshold(),
+            open_ms: default_open_ms(),
+        }
+    }
+}
+
+/// Token-bucket limits; absent means unlimited.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Events per second at most.
+    #[serde(default)]
+    pub events_per_sec: Option<f64>,
+    /// Requests per second at most.
+    #[serde(default)]
+    pub requests_per_sec: Option<f64>,
+}
+
+fn default_max_in_flight() -> usize {
+    4
+}
+
+fn default_tiers() -> Vec<String> {
+    vec!["30s".to_string(), "5m".to_string(), "30m".to_string()]
+}
+
+fn default_http_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_drain_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_batch_events() -> usize {
+    500
+}
+
+fn default_batch_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_batch_wait_ms() -> u64 {
+    200
+}
+
+fn default_attempts() -> u32 {
+    4
+}
+
+fn default_initial_backoff_ms() -> u64 {
+    200
+}
+
+fn default_max_backoff_ms() -> u64 {
+    10_000
+}
+
+fn default_failure_threshold() -> u32 {
+    5
+}
+
+fn default_open_ms() -> u64 {
+    5000
 }
 
 fn default_transform_input() -> TopicRole {

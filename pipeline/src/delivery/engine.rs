@@ -1,0 +1,836 @@
+//! The sink stage: one consumer group per sink (`secflow.sink.<name>`) reading the input topic
+//! and the sink's retry tiers, batching records, and delivering each batch in its own task.
+//!
+//! The contract (DESIGN.md, "Delivery semantics"):
+//! - an offset is committed only below the lowest record not yet finished (delivered, or acked
+//!   by a retry/DLQ topic) — [`OffsetTracker`];
+//! - a sink failing as a whole (refused connections, 5xx/429 for whole requests) opens the
+//!   circuit and pauses the consumer: records of a whole-sink failure never move to the retry
+//!   tiers, they wait in their batch until the sink is back, and the backlog stays in Kafka;
+//! - a record failing on its own moves, after in-process retries, to the next tier
+//!   `<sink>.retry.<delay>` (due time in a header) and after the last tier to `<sink>.dlq`;
+//! - tier partitions whose head is not due are paused and resumed at the due time, never slept on.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use backoff::backoff::Backoff;
+use processors::sink::{
+    AckToken, Classification, HttpRequest, Outcome, PayloadFormat, Sink, SinkRecord,
+};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use super::circuit::{CircuitBreaker, CircuitConfig, CircuitState, Permit};
+use super::offsets::OffsetTracker;
+use super::rate_limit::TokenBucket;
+use super::tiers::{dlq_topic, tiers, RetryTier};
+use super::{build_sink, http};
+use crate::codec::CanonicalCodec;
+use crate::dead_letter::{header, now_ms, DeadLetter, DlqReason, Failer, OriginalRecord};
+use crate::kafka::{self, KafkaSetupError};
+use crate::stage::transform::{EVENT_ID_HEADER, FORMAT_HEADER};
+use crate::stage::{RunLimits, Shutdown, StageError, TransientBackoff};
+use crate::topology::{SinkStage, TopicRole, Topology};
+
+/// Header with the event time (epoch ms) written by the transform stage.
+pub const EVENT_TIME_HEADER: &str = "secflow.event_time_ms";
+/// Header with the tenant written by the transform stage.
+pub const TENANT_HEADER: &str = "secflow.tenant";
+
+/// What a sink stage did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkReport {
+    /// Records read (input and tiers).
+    pub records: u64,
+    /// Records the target accepted.
+    pub delivered: u64,
+    /// Records the target already had (idempotent re-send).
+    pub duplicates: u64,
+    /// Records moved to a retry tier, by tier topic.
+    pub to_tiers: BTreeMap<String, u64>,
+    /// Records dead-lettered, by reason.
+    pub dead_lettered: BTreeMap<String, u64>,
+    /// HTTP requests sent (deliveries and ack polls).
+    pub requests: u64,
+    /// Times the circuit opened.
+    pub circuit_opened: u64,
+}
+
+/// The consumer group of a sink.
+pub fn group_id(sink: &str) -> String {
+    format!("secflow.sink.{sink}")
+}
+
+/// One record on its way to the sink.
+#[derive(Debug, Clone)]
+struct Envelope {
+    original: OriginalRecord,
+    record: SinkRecord,
+    /// Tiers this record already went through.
+    tiers_done: usize,
+    first_failure_ms: Option<i64>,
+}
+
+/// State shared by the consumer loop, the delivery tasks and the rebalance callback.
+struct Shared {
+    stage: SinkStage,
+    sink: Arc<dyn Sink>,
+    http: reqwest::Client,
+    producer: FutureProducer,
+    tiers: Vec<RetryTier>,
+    dlq: String,
+    circuit: Mutex<CircuitBreaker>,
+    events_bucket: Option<Mutex<TokenBucket>>,
+    requests_bucket: Option<Mutex<TokenBucket>>,
+    tracker: Arc<Mutex<OffsetTracker>>,
+    report: Mutex<SinkReport>,
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked task must not wedge the sink).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Rebalance handling: before partitions are revoked, wait (bounded) for their in-flight
+/// records, commit what is finished, then let go.
+struct SinkContext {
+    tracker: Arc<Mutex<OffsetTracker>>,
+    drain: Duration,
+    revoked: Arc<AtomicBool>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ConsumerContext for SinkContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let parts: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let start = Instant::now();
+        while start.elapsed() < self.drain {
+            let busy = {
+                let t = lock(&self.tracker);
+                parts.iter().any(|(topic, p)| t.in_flight_on(topic, *p) > 0)
+            };
+            if !busy {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut commit = TopicPartitionList::new();
+        {
+            let t = lock(&self.tracker);
+            for (topic, p, o) in t.committable() {
+                if parts.iter().any(|(tt, pp)| *tt == topic && *pp == p) {
+                    let _ = commit.add_partition_offset(&topic, p, Offset::Offset(o));
+                }
+            }
+        }
+        if commit.count() > 0 {
+            if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+                warn!(error = %e, "commit on revocation failed; the new owner re-reads from the last commit");
+            }
+        }
+        let mut t = lock(&self.tracker);
+        for (topic, p) in &parts {
+            t.forget(topic, *p);
+        }
+        self.revoked.store(true, Ordering::SeqCst);
+    }
+}
+
+fn header_str<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+    m.headers().and_then(|h| {
+        h.iter()
+            .filter(|x| x.key == name)
+            .last()
+            .and_then(|x| x.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    })
+}
+
+fn payload_format(role: TopicRole, m: &BorrowedMessage<'_>) -> PayloadFormat {
+    match header_str(m, FORMAT_HEADER) {
+        Some("ecs") => PayloadFormat::Ecs,
+        Some("ocsf") => PayloadFormat::Ocsf,
+        Some("cef") => PayloadFormat::Cef,
+        _ => match role {
+            TopicRole::Ecs => PayloadFormat::Ecs,
+            TopicRole::Ocsf => PayloadFormat::Ocsf,
+            TopicRole::Cef => PayloadFormat::Cef,
+            _ => PayloadFormat::Canonical,
+        },
+    }
+}
+
+/// Runs a sink stage until `shutdown` fires or a limit is reached.
+pub async fn run(
+    topology: &Topology,
+    stage: &SinkStage,
+    limits: RunLimits,
+    mut shutdown: Shutdown,
+) -> Result<SinkReport, StageError> {
+    let input = topology.topics.resolved(stage.input).name;
+    let tiers = tiers(&stage.name, &stage.tiers).map_err(|e| {
+        StageError::Kafka(KafkaSetupError::CreateTopic {
+            topic: stage.name.clone(),
+            reason: e,
+        })
+    })?;
+    let dlq = dlq_topic(&stage.name);
+    let mut needed = vec![input.clone(), dlq.clone()];
+    needed.extend(tiers.iter().map(|t| t.topic.clone()));
+    kafka::require_topics(&topology.kafka, &needed).await?;
+    let sink = build_sink(stage).map_err(|e| StageError::Sink {
+        stage: stage.name.clone(),
+        message: e,
+    })?;
+    let codec = match stage.input {
+        TopicRole::Canonical | TopicRole::Enriched => {
+            Some(CanonicalCodec::new(&topology.schema_registry)?)
+        }
+        _ => None,
+    };
+
+    let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+    let revoked = Arc::new(AtomicBool::new(false));
+    let mut cc = kafka::base_config(&topology.kafka, &stage.name)?;
+    cc.set("group.id", group_id(&stage.name))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set(
+            "session.timeout.ms",
+            topology.kafka.session_timeout_ms.to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (topology.kafka.session_timeout_ms / 3).max(100).to_string(),
+        );
+    for (k, v) in &topology.kafka.properties {
+        cc.set(k, v);
+    }
+    let consumer: StreamConsumer<SinkContext> = cc
+        .create_with_context(SinkContext {
+            tracker: tracker.clone(),
+            drain: Duration::from_millis(stage.drain_timeout_ms),
+            revoked: revoked.clone(),
+        })
+        .map_err(KafkaSetupError::from)?;
+    let producer = kafka::idempotent_producer(&topology.kafka, &format!("{}.retry", stage.name))?;
+    let client_err = |source| StageError::Client {
+        stage: stage.name.clone(),
+        source,
+    };
+    let mut topics: Vec<&str> = vec![input.as_str()];
+    topics.extend(tiers.iter().map(|t| t.topic.as_str()));
+    consumer.subscribe(&topics).map_err(client_err)?;
+
+    let now = Instant::now();
+    let shared = Arc::new(Shared {
+        stage: stage.clone(),
+        sink,
+        http: http::client(Duration::from_millis(stage.timeout_ms)).map_err(|e| {
+            StageError::Sink {
+                stage: stage.name.clone(),
+                message: format!("HTTP client: {e}"),
+            }
+        })?,
+        producer,
+        tiers: tiers.clone(),
+        dlq,
+        circuit: Mutex::new(CircuitBreaker::new(CircuitConfig {
+            failure_threshold: stage.circuit.failure_threshold.max(1),
+            open_for: Duration::from_millis(stage.circuit.open_ms),
+        })),
+        events_bucket: stage
+            .rate_limit
+            .events_per_sec
+            .map(|r| Mutex::new(TokenBucket::new(r, r.max(1.0), now))),
+        requests_bucket: stage
+            .rate_limit
+            .requests_per_sec
+            .map(|r| Mutex::new(TokenBucket::new(r, r.max(1.0), now))),
+        tracker: tracker.clone(),
+        report: Mutex::new(SinkReport::default()),
+    });
+    info!(stage = %stage.name, %input, tiers = ?tiers.iter().map(|t| &t.topic).collect::<Vec<_>>(), "sink started");
+
+    let permits = Arc::new(Semaphore::new(stage.max_in_flight.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut batch: Vec<Envelope> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let mut batch_started = Instant::now();
+    let mut due_paused: HashMap<(String, i32), i64> = HashMap::new();
+    let mut circuit_paused = false;
+    let mut last_record = Instant::now();
+    let mut read = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let max_wait = Duration::from_millis(stage.batch.max_wait_ms);
+
+    loop {
+        let at_limit = limits.max_records.is_some_and(|m| read >= m);
+        let can_read = !at_limit && !circuit_paused && batch.len() < stage.batch.max_events;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {
+                let now_wall = now_ms();
+                // Resume tier partitions whose head is due.
+                let due: Vec<(String, i32)> = due_paused
+                    .iter()
+                    .filter(|(_, d)| **d <= now_wall)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for (topic, p) in due {
+                    due_paused.remove(&(topic.clone(), p));
+                    if !circuit_paused {
+                        let mut tpl = TopicPartitionList::new();
+                        tpl.add_partition(&topic, p);
+                        if let Err(e) = consumer.resume(&tpl) {
+                            warn!(stage = %stage.name, error = %e, "resume failed");
+                        }
+                    }
+                }
+                // Backpressure: an open circuit pauses the whole consumer.
+                let state = lock(&shared.circuit).state(Instant::now());
+                if state == CircuitState::Open && !circuit_paused {
+                    if let Ok(a) = consumer.assignment() {
+                        let _ = consumer.pause(&a);
+                    }
+                    circuit_paused = true;
+                    lock(&shared.report).circuit_opened += 1;
+                    warn!(stage = %stage.name, reason = ?lock(&shared.circuit).last_reason, "circuit open: consumer paused");
+                } else if state == CircuitState::Closed && circuit_paused {
+                    if let Ok(a) = consumer.assignment() {
+                        let mut tpl = TopicPartitionList::new();
+                        for e in a.elements() {
+                            if !due_paused.contains_key(&(e.topic().to_string(), e.partition())) {
+                                tpl.add_partition(e.topic(), e.partition());
+                            }
+                        }
+                        let _ = consumer.resume(&tpl);
+                    }
+                    circuit_paused = false;
+                    info!(stage = %stage.name, "circuit closed: consumer resumed");
+                }
+                if !batch.is_empty() && batch_started.elapsed() >= max_wait {
+                    dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes).await;
+                }
+                commit(&consumer, &tracker);
+                let idle = limits.idle_exit.is_some_and(|i| last_record.elapsed() >= i);
+                let drained = batch.is_empty() && tasks.is_empty() && due_paused.is_empty();
+                if drained && (idle || at_limit) {
+                    break;
+                }
+            }
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = joined {
+                    warn!(stage = %stage.name, error = %e, "delivery task failed");
+                }
+            }
+            m = consumer.recv(), if can_read => {
+                let m = match m {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!(stage = %stage.name, error = %e, "consume error");
+                        continue;
+                    }
+                };
+                if revoked.swap(false, Ordering::SeqCst) {
+                    // Partitions were revoked while records sat in the batch: the new owner
+                    // re-reads them from the committed offset, so drop ours.
+                    if let Ok(a) = consumer.assignment() {
+                        let owned: HashSet<(String, i32)> = a
+                            .elements()
+                            .iter()
+                            .map(|e| (e.topic().to_string(), e.partition()))
+                            .collect();
+                        batch.retain(|e| owned.contains(&(e.original.topic.clone(), e.original.partition)));
+                    }
+                }
+                last_record = Instant::now();
+                let tier_idx = tiers.iter().position(|t| t.topic == m.topic());
+                if tier_idx.is_some() {
+                    let due = header_str(&m, header::DUE_MS).and_then(|d| d.parse::<i64>().ok()).unwrap_or(0);
+                    if due > now_ms() {
+                        // Not due: pause this partition only, rewind to this record, come back at
+                        // the due time. No thread sleeps.
+                        let mut tpl = TopicPartitionList::new();
+                        tpl.add_partition(m.topic(), m.partition());
+                        let _ = consumer.pause(&tpl);
+                        if let Err(e) = consumer.seek(m.topic(), m.partition(), Offset::Offset(m.offset()), Duration::from_secs(5)) {
+                            warn!(stage = %stage.name, error = %e, "seek failed");
+                        }
+                        due_paused.insert((m.topic().to_string(), m.partition()), due);
+                        continue;
+                    }
+                }
+                read += 1;
+                lock(&shared.report).records += 1;
+                lock(&tracker).started(m.topic(), m.partition(), m.offset());
+                let original = OriginalRecord::from_message(&m);
+                let first_failure_ms = header_str(&m, header::FIRST_FAILURE_MS).and_then(|v| v.parse().ok());
+                let format = payload_format(stage.input, &m);
+                let mut record = SinkRecord {
+                    event_id: header_str(&m, EVENT_ID_HEADER).map(str::to_string),
+                    tenant: header_str(&m, TENANT_HEADER)
+                        .map(str::to_string)
+                        .or_else(|| m.key().and_then(|k| std::str::from_utf8(k).ok()).map(str::to_string)),
+                    event_time_ms: header_str(&m, EVENT_TIME_HEADER).and_then(|v| v.parse().ok()),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    format,
+                    traceparent: header_str(&m, header::TRACEPARENT).map(str::to_string),
+                };
+                let envelope_fail = |class: &str, message: String, reason: DlqReason| DeadLetter {
+                    original: original.clone(),
+                    failer: Failer::Sink(stage.name.clone()),
+                    reason: Some(reason),
+                    error_class: class.to_string(),
+                    status: None,
+                    message,
+                    attempt: 1,
+                    first_failure_ms: now_ms(),
+                    last_failure_ms: now_ms(),
+                    due_ms: None,
+                };
+                let mut letter = None;
+                if m.payload().is_none() {
+                    letter = Some(envelope_fail("null_value", "record has no value".into(), DlqReason::Poison));
+                } else if let Some(codec) = &codec {
+                    match codec.decode(m.payload()).await {
+                        Ok(e) => {
+                            record.payload = e.to_json().to_string().into_bytes();
+                            record.event_id = Some(e.event_id.clone());
+                            record.tenant = Some(e.tenant.clone());
+                            record.event_time_ms = Some(e.event_time);
+                        }
+                        Err(e) if e.is_transient() => {
+                            // Registry outage: the record is fine. Rewind and try again later.
+                            lock(&tracker).finished(m.topic(), m.partition(), m.offset());
+                            let _ = consumer.seek(m.topic(), m.partition(), Offset::Offset(m.offset()), Duration::from_secs(5));
+                            tokio::time::sleep(TransientBackoff::new().next_delay()).await;
+                            continue;
+                        }
+                        Err(e) => letter = Some(envelope_fail(e.class(), e.to_string(), crate::stage::dlq_reason(&e))),
+                    }
+                }
+                if let Some(letter) = letter {
+                    write_durably(&shared, &letter, &shared.dlq).await;
+                    count_dlq(&shared, letter.reason);
+                    lock(&tracker).finished(m.topic(), m.partition(), m.offset());
+                    continue;
+                }
+                if batch.is_empty() {
+                    batch_started = Instant::now();
+                }
+                batch_bytes += record.payload.len();
+                batch.push(Envelope {
+                    original,
+                    record,
+                    tiers_done: tier_idx.map_or(0, |i| i + 1),
+                    first_failure_ms,
+                });
+                if batch.len() >= stage.batch.max_events || batch_bytes >= stage.batch.max_bytes {
+                    dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes).await;
+                }
+            }
+        }
+    }
+
+    // Drain: send what is batched, give in-flight batches a bounded time, commit, leave.
+    if !batch.is_empty() {
+        dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes).await;
+    }
+    let drain = Duration::from_millis(stage.drain_timeout_ms);
+    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    commit_sync(&consumer, &tracker);
+    let report = lock(&shared.report).clone();
+    info!(stage = %stage.name, delivered = report.delivered, "sink stopped");
+    Ok(report)
+}
+
+fn commit(consumer: &StreamConsumer<SinkContext>, tracker: &Mutex<OffsetTracker>) {
+    let pending = lock(tracker).committable();
+    if pending.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in &pending {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    }
+    if consumer.commit(&tpl, CommitMode::Async).is_ok() {
+        let mut tr = lock(tracker);
+        for (t, p, o) in pending {
+            tr.mark_committed(&t, p, o);
+        }
+    }
+}
+
+fn commit_sync(consumer: &StreamConsumer<SinkContext>, tracker: &Mutex<OffsetTracker>) {
+    let pending = lock(tracker).committable();
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in &pending {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+            warn!(error = %e, "final commit failed");
+        }
+    }
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    permits: &Arc<Semaphore>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    batch: &mut Vec<Envelope>,
+    batch_bytes: &mut usize,
+) {
+    let Ok(permit) = permits.clone().acquire_owned().await else {
+        return;
+    };
+    let envelopes = std::mem::take(batch);
+    *batch_bytes = 0;
+    let shared = shared.clone();
+    tasks.spawn(async move {
+        deliver(&shared, envelopes).await;
+        drop(permit);
+    });
+}
+
+fn count_dlq(shared: &Shared, reason: Option<DlqReason>) {
+    let r = reason.map_or("retry", DlqReason::as_str);
+    *lock(&shared.report)
+        .dead_lettered
+        .entry(r.to_string())
+        .or_default() += 1;
+}
+
+/// Writes a letter and waits for the broker's ack, retrying until it succeeds: the source
+/// offset must not move before the record is durable somewhere.
+async fn write_durably(shared: &Shared, letter: &DeadLetter, topic: &str) {
+    let mut backoff = TransientBackoff::new();
+    while let Err(e) = letter.write(&shared.producer, topic).await {
+        let delay = backoff.next_delay();
+        warn!(sink = %shared.stage.name, %topic, error = %e, ?delay, "write to retry/DLQ topic failed, retrying");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn finish(shared: &Shared, env: &Envelope) {
+    lock(&shared.tracker).finished(
+        &env.original.topic,
+        env.original.partition,
+        env.original.offset,
+    );
+}
+
+/// Moves a record that failed on its own to the next tier, or to the DLQ after the last one
+/// (`exhausted`) or for a permanent failure (`permanent`).
+async fn fail_record(shared: &Shared, env: &Envelope, outcome: &Outcome, permanent: bool) {
+    let (class, status, message) = match outcome {
+        Outcome::Retry {
+            class,
+            status,
+            message,
+            ..
+        }
+        | Outcome::Permanent {
+            class,
+            status,
+            message,
+        } => (class.clone(), *status, message.clone()),
+        _ => ("unknown".to_string(), None, String::new()),
+    };
+    let now = now_ms();
+    let next = if permanent {
+        None
+    } else {
+        shared.tiers.get(env.tiers_done)
+    };
+    let reason = match (permanent, next) {
+        (true, _) => Some(DlqReason::Permanent),
+        (false, None) => Some(DlqReason::Exhausted),
+        (false, Some(_)) => None,
+    };
+    let letter = DeadLetter {
+        original: env.original.clone(),
+        failer: Failer::Sink(shared.stage.name.clone()),
+        reason,
+        error_class: class,
+        status,
+        message: shared.sink.redact(&message),
+        attempt: u32::try_from(env.tiers_done + 1).unwrap_or(u32::MAX),
+        first_failure_ms: env.first_failure_ms.unwrap_or(now),
+        last_failure_ms: now,
+        due_ms: next.map(|t| now + i64::try_from(t.delay.as_millis()).unwrap_or(i64::MAX)),
+    };
+    match next {
+        Some(tier) => {
+            write_durably(shared, &letter, &tier.topic).await;
+            *lock(&shared.report)
+                .to_tiers
+                .entry(tier.topic.clone())
+                .or_default() += 1;
+        }
+        None => {
+            write_durably(shared, &letter, &shared.dlq).await;
+            count_dlq(shared, reason);
+        }
+    }
+    finish(shared, env);
+}
+
+/// Waits until the circuit lets a request through; true when this request is the probe.
+async fn wait_permit(shared: &Shared) -> bool {
+    loop {
+        let permit = lock(&shared.circuit).permit(Instant::now());
+        match permit {
+            Permit::Go => return false,
+            Permit::Probe => return true,
+            Permit::Wait(d) => tokio::time::sleep(d.min(Duration::from_millis(500))).await,
+        }
+    }
+}
+
+async fn take_tokens(bucket: &Option<Mutex<TokenBucket>>, n: f64) {
+    let Some(bucket) = bucket else {
+        return;
+    };
+    loop {
+        let wait = lock(bucket).take(n, Instant::now());
+        match wait {
+            Ok(()) => return,
+            Err(d) => tokio::time::sleep(d).await,
+        }
+    }
+}
+
+async fn send_classified(shared: &Shared, req: &HttpRequest) -> Classification {
+    take_tokens(&shared.requests_bucket, 1.0).await;
+    lock(&shared.report).requests += 1;
+    let cls = match http::send(&shared.http, req).await {
+        Ok(resp) => shared.sink.classify(req, &resp),
+        Err(e) => shared.sink.classify_transport_error(req, &e),
+    };
+    let mut circuit = lock(&shared.circuit);
+    match &cls.sink_down {
+        Some(down) => {
+            let auth = matches!(down.status, Some(401 | 403));
+            circuit.record_failure(Instant::now(), &down.message, auth);
+        }
+        None => circuit.record_success(),
+    }
+    cls
+}
+
+fn new_backoff(stage: &SinkStage) -> backoff::ExponentialBackoff {
+    // randomization_factor 1.0: each wait is drawn from (0, 2×interval) — full jitter, so many
+    // sink instances recovering together do not retry in lockstep.
+    backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(stage.retry.initial_backoff_ms.max(1)))
+        .with_max_interval(Duration::from_millis(stage.retry.max_backoff_ms.max(1)))
+        .with_randomization_factor(1.0)
+        .with_multiplier(2.0)
+        .with_max_elapsed_time(None)
+        .build()
+}
+
+/// Delivers one batch: builds requests, sends, classifies per record, retries in process,
+/// waits out whole-sink outages, follows acknowledgements, and moves records that fail on
+/// their own to the tiers or the DLQ. Returns when every record is finished.
+async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
+    let n = batch.len();
+    let mut queue: VecDeque<Vec<usize>> = VecDeque::from([(0..n).collect::<Vec<_>>()]);
+    let mut attempts = vec![0u32; n];
+    let mut backoff = new_backoff(&shared.stage);
+    let max_attempts = shared.stage.retry.max_attempts.max(1);
+    loop {
+        let mut retry_next: Vec<usize> = Vec::new();
+        let mut retry_after: Option<Duration> = None;
+        let mut pending_acks: Vec<(AckToken, usize, Instant)> = Vec::new();
+        while let Some(group) = queue.pop_front() {
+            if group.is_empty() {
+                continue;
+            }
+            if wait_permit(shared).await {
+                // Half-open: check health first where the sink has a probe.
+                if let Some(probe) = shared.sink.health_probe() {
+                    lock(&shared.report).requests += 1;
+                    let ok = matches!(http::send(&shared.http, &probe).await, Ok(r) if shared.sink.probe_ok(&r));
+                    let mut c = lock(&shared.circuit);
+                    if ok {
+                        c.record_success();
+                    } else {
+                        c.record_failure(Instant::now(), "health probe failed", false);
+                        drop(c);
+                        queue.push_front(group);
+                        continue;
+                    }
+                }
+            }
+            take_tokens(&shared.events_bucket, group.len() as f64).await;
+            let records: Vec<SinkRecord> = group.iter().map(|&i| batch[i].record.clone()).collect();
+            let built = shared.sink.build(&records, SystemTime::now());
+            for (k, outcome) in &built.rejected {
+                if let Some(&i) = group.get(*k) {
+                    fail_record(shared, &batch[i], outcome, true).await;
+                }
+            }
+            for req in &built.requests {
+                let cls = send_classified(shared, req).await;
+                let idx: Vec<usize> = req
+                    .records
+                    .iter()
+                    .filter_map(|&k| group.get(k).copied())
+                    .collect();
+                if let Some(reset) = &cls.ack_reset {
+                    let (void, keep): (Vec<_>, Vec<_>) = pending_acks
+                        .drain(..)
+                        .partition(|(t, _, _)| t.channel == reset.channel);
+                    pending_acks = keep;
+                    retry_next.extend(void.into_iter().map(|(_, i, _)| i));
+                }
+                if cls.split && idx.len() > 1 {
+                    let (a, b) = idx.split_at(idx.len() / 2);
+                    queue.push_back(a.to_vec());
+                    queue.push_back(b.to_vec());
+                    continue;
+                }
+                let outage = cls.sink_down.is_some();
+                for (&i, outcome) in idx.iter().zip(cls.outcomes.iter()) {
+                    match outcome {
+                        Outcome::Delivered => {
+                            lock(&shared.report).delivered += 1;
+                            finish(shared, &batch[i]);
+                        }
+                        Outcome::Duplicate => {
+                            lock(&shared.report).duplicates += 1;
+                            finish(shared, &batch[i]);
+                        }
+                        Outcome::AwaitAck(token) => {
+                            pending_acks.push((token.clone(), i, Instant::now()))
+                        }
+                        Outcome::Retry {
+                            retry_after: ra, ..
+                        } => {
+                            if let Some(ra) = ra {
+                                let d = ra.delay_from(SystemTime::now());
+                                retry_after = Some(retry_after.map_or(d, |r| r.max(d)));
+                            }
+                            if outage {
+                                // The sink is down as a whole: this record is not at fault.
+                                // It waits for the sink; it never moves to a retry tier.
+                                retry_next.push(i);
+                            } else {
+                                attempts[i] += 1;
+                                if attempts[i] < max_attempts {
+                                    retry_next.push(i);
+                                } else {
+                                    fail_record(shared, &batch[i], outcome, false).await;
+                                }
+                            }
+                        }
+                        Outcome::Permanent { .. } => {
+                            fail_record(shared, &batch[i], outcome, true).await
+                        }
+                    }
+                }
+                // Records a classification did not cover (a sink bug) are retried, never lost.
+                for &i in idx.iter().skip(cls.outcomes.len()) {
+                    retry_next.push(i);
+                }
+            }
+        }
+        if !pending_acks.is_empty() {
+            retry_next.extend(follow_acks(shared, &batch, pending_acks).await);
+        }
+        if retry_next.is_empty() {
+            return;
+        }
+        let wait = backoff
+            .next_backoff()
+            .unwrap_or(Duration::from_millis(shared.stage.retry.max_backoff_ms));
+        tokio::time::sleep(retry_after.map_or(wait, |r| r.max(wait))).await;
+        retry_next.sort_unstable();
+        retry_next.dedup();
+        queue.push_back(retry_next);
+    }
+}
+
+/// Polls acknowledgements until every token is acked or timed out; returns the records to
+/// re-send (timed out, or their channel was reset).
+async fn follow_acks(
+    shared: &Shared,
+    batch: &[Envelope],
+    mut pending: Vec<(AckToken, usize, Instant)>,
+) -> Vec<usize> {
+    let Some(policy) = shared.sink.ack_policy() else {
+        // A sink that hands out tokens without an ack policy: treat them as delivered.
+        for (_, i, _) in pending {
+            lock(&shared.report).delivered += 1;
+            finish(shared, &batch[i]);
+        }
+        return Vec::new();
+    };
+    let mut resend = Vec::new();
+    while !pending.is_empty() {
+        tokio::time::sleep(policy.poll_interval).await;
+        let mut tokens: Vec<AckToken> = pending.iter().map(|(t, _, _)| t.clone()).collect();
+        tokens.sort();
+        tokens.dedup();
+        for req in shared.sink.ack_poll(&tokens) {
+            lock(&shared.report).requests += 1;
+            let Ok(resp) = http::send(&shared.http, &req).await else {
+                continue;
+            };
+            let Ok(report) = shared.sink.parse_acks(&req, &resp) else {
+                continue;
+            };
+            let acked: HashSet<AckToken> = report.acked.into_iter().collect();
+            let mut keep = Vec::with_capacity(pending.len());
+            for (t, i, sent) in pending.drain(..) {
+                let reset = report
+                    .ack_reset
+                    .as_ref()
+                    .is_some_and(|r| r.channel == t.channel);
+                if acked.contains(&t) {
+                    lock(&shared.report).delivered += 1;
+                    finish(shared, &batch[i]);
+                } else if reset {
+                    resend.push(i);
+                } else {
+                    keep.push((t, i, sent));
+                }
+            }
+            pending = keep;
+        }
+        // An ack that never comes means the data may be lost: re-send, never drop.
+        let (expired, keep): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(_, _, sent)| sent.elapsed() >= policy.timeout);
+        if !expired.is_empty() {
+            warn!(sink = %shared.stage.name, records = expired.len(), "indexer ack timed out; re-sending");
+        }
+        resend.extend(expired.into_iter().map(|(_, i, _)| i));
+        pending = keep;
+    }
+    resend
+}
