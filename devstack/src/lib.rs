@@ -4,4 +4,6 @@
 pub mod broker;
 pub mod launcher;
 pub mod registry;
+pub mod sim;
+pub mod taxii;
 pub mod testkit;

@@ -73,6 +73,11 @@ enum Command {
         #[arg(default_value = "-")]
         input: String,
     },
+    /// Dead letters: list, inspect, replay.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Threat intel: STIX patterns, TAXII polling.
     Intel {
         #[command(subcommand)]
@@ -101,6 +106,80 @@ enum Command {
         /// Stop a stage after this many records.
         #[arg(long)]
         max_records: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Counts by reason, error status and class; failure time range; oldest and newest.
+    List {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+        /// The sink (or stage) whose DLQ to read.
+        #[arg(long)]
+        sink: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show dead letters with every header and the decoded value.
+    Inspect {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+        /// The sink (or stage) whose DLQ to read.
+        #[arg(long)]
+        sink: String,
+        /// Only the record at this offset.
+        #[arg(long)]
+        offset: Option<i64>,
+        /// Partition of `--offset` (default 0).
+        #[arg(long, default_value_t = 0)]
+        partition: i32,
+        /// At most this many records.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only this `secflow.dlq.reason`.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-queue dead letters to the sink's first retry tier, due now (never to the shared
+    /// input topic). Resumable; audited in the audit topic.
+    Replay {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+        /// The sink whose DLQ to replay.
+        #[arg(long)]
+        sink: String,
+        /// Last failure at or after: RFC 3339, epoch ms, or a duration ago (`2h`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Last failure before: RFC 3339, epoch ms, or a duration ago.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this `secflow.dlq.reason` (permanent, exhausted, poison, undecodable).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only this HTTP status.
+        #[arg(long)]
+        status: Option<u16>,
+        /// `FIELD=VALUE` on the JSON payload (dot path) or `header:NAME=VALUE`; repeatable.
+        #[arg(long = "match")]
+        matches: Vec<String>,
+        /// Records per second at most, e.g. `50/s` or `50`.
+        #[arg(long)]
+        rate: Option<String>,
+        /// Replay at most this many.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Print what would be replayed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -254,6 +333,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Dlq { command } => dlq(command).await,
         Command::Intel { command } => match command {
             IntelCommand::Pattern { pattern } => intel_pattern(&pattern).await,
         },
@@ -443,6 +523,168 @@ async fn run_stages(
     match failed {
         Some(_) => Ok(ExitCode::from(2)),
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn dlq(command: DlqCommand) -> Result<ExitCode> {
+    use pipeline::dlq_tool::{self, DlqFilter, ReplayOptions};
+    match command {
+        DlqCommand::List {
+            topology,
+            sink,
+            json,
+        } => {
+            let t = load(&topology)?.topology;
+            let topic = dlq_tool::dlq_topic_of(&t, &sink)?;
+            let records = dlq_tool::read_all(&t, &topic).await?;
+            let s = dlq_tool::summarize(&topic, &records);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                let time = |ms: Option<i64>| {
+                    ms.and_then(chrono::DateTime::from_timestamp_millis)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                        .unwrap_or_else(|| "-".to_string())
+                };
+                println!("{}: {} dead letters", s.topic, s.total);
+                println!("  first failure  {}", time(s.first_failure_ms));
+                println!("  last failure   {}", time(s.last_failure_ms));
+                if let (Some(o), Some(n)) = (s.oldest, s.newest) {
+                    println!("  oldest         partition {} offset {}", o.0, o.1);
+                    println!("  newest         partition {} offset {}", n.0, n.1);
+                }
+                for (title, map) in [
+                    ("reason", &s.by_reason),
+                    ("status", &s.by_status),
+                    ("class", &s.by_class),
+                ] {
+                    println!("  by {title}:");
+                    for (k, v) in map {
+                        println!("    {k:<32} {v}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Inspect {
+            topology,
+            sink,
+            offset,
+            partition,
+            limit,
+            reason,
+            json,
+        } => {
+            let t = load(&topology)?.topology;
+            let topic = dlq_tool::dlq_topic_of(&t, &sink)?;
+            let records = dlq_tool::read_all(&t, &topic).await?;
+            let shown: Vec<_> = records
+                .iter()
+                .filter(|r| offset.is_none_or(|o| r.offset == o && r.partition == partition))
+                .filter(|r| {
+                    reason
+                        .as_deref()
+                        .is_none_or(|x| r.header("secflow.dlq.reason") == Some(x))
+                })
+                .take(limit)
+                .collect();
+            for r in shown {
+                let value = dlq_tool::render_value(&t, r.value.as_deref()).await;
+                if json {
+                    let mut v = serde_json::to_value(r)?;
+                    v["value"] =
+                        serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+                    println!("{v}");
+                } else {
+                    println!(
+                        "── {topic} partition {} offset {} key {}",
+                        r.partition,
+                        r.offset,
+                        r.key.as_deref().unwrap_or("-")
+                    );
+                    for (k, v) in &r.headers {
+                        println!("  {k:<40} {v}");
+                    }
+                    println!("  value:");
+                    for line in value.lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Replay {
+            topology,
+            sink,
+            since,
+            until,
+            reason,
+            status,
+            matches,
+            rate,
+            limit,
+            dry_run,
+        } => {
+            let t = load(&topology)?.topology;
+            let filter = DlqFilter {
+                since_ms: since.as_deref().map(dlq_tool::parse_time).transpose()?,
+                until_ms: until.as_deref().map(dlq_tool::parse_time).transpose()?,
+                reason,
+                status,
+                matches: matches
+                    .iter()
+                    .map(|m| dlq_tool::parse_match(m))
+                    .collect::<Result<_, _>>()?,
+            };
+            let rate = rate
+                .map(|r| {
+                    r.trim_end_matches("/s")
+                        .parse::<f64>()
+                        .map_err(|_| anyhow::anyhow!("--rate {r}: expected N/s"))
+                })
+                .transpose()?;
+            let opts = ReplayOptions {
+                filter,
+                rate,
+                limit,
+                dry_run,
+            };
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = dlq_tool::replay(&t, &sink, &opts, |done, total| {
+                if tty {
+                    let width = 30usize;
+                    let filled = if total == 0 {
+                        width
+                    } else {
+                        (done as usize * width) / total as usize
+                    };
+                    eprint!(
+                        "\r[{}{}] {done}/{total}",
+                        "#".repeat(filled),
+                        " ".repeat(width - filled.min(width))
+                    );
+                }
+            })
+            .await?;
+            if tty {
+                eprintln!();
+            }
+            if dry_run {
+                for (p, o) in &report.offsets {
+                    println!("would replay {} partition {p} offset {o}", report.dlq);
+                }
+                println!(
+                    "dry run: {} scanned, {} match, nothing changed",
+                    report.scanned, report.matched
+                );
+            } else {
+                println!(
+                    "replay {}: {} scanned, {} matched, {} re-queued to {} (due now); audit record in the audit topic",
+                    report.run_id, report.scanned, report.matched, report.replayed, report.target
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -17,6 +17,18 @@ use rdkafka::message::{Headers, Message};
 
 const STAGES: &str = "  - type: transform\n    name: xform\n    input: canonical\n    instance_id: test-1\n    max_batch: 250\n";
 
+/// Kills the stage process if the test fails before it does.
+struct Stage(Option<Child>);
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn start_stage(file: &std::path::Path, until_idle: Option<u64>) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_secflow"));
     cmd.args(["run", "--topology"])
@@ -27,7 +39,7 @@ fn start_stage(file: &std::path::Path, until_idle: Option<u64>) -> Child {
     }
     cmd.env("SECFLOW_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
@@ -119,8 +131,9 @@ async fn exactly_once_per_topic_across_two_kills() {
 
     // Kill the stage twice while it works, then let a third run finish.
     for kill in 0..2 {
-        let mut child = start_stage(&env.topology_file, None);
+        let mut stage = Stage(Some(start_stage(&env.topology_file, None)));
         tokio::time::sleep(Duration::from_millis(2500 + 1000 * kill)).await;
+        let child = stage.0.as_mut().unwrap();
         assert!(child.try_wait().unwrap().is_none(), "stage exited early");
         child.kill().unwrap(); // SIGKILL: no drain, no commit
         child.wait().unwrap();

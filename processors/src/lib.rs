@@ -3,6 +3,8 @@
 
 pub mod event;
 pub mod intel;
+pub mod privacy;
 pub mod schema_compat;
 pub mod secret;
+pub mod sink;
 pub mod transform;

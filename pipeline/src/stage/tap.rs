@@ -56,13 +56,17 @@ pub async fn run(
     info!(stage = %stage.name, %input, %dlq, "tap started");
 
     let mut report = TapReport::default();
+    let mut last_record = std::time::Instant::now();
     loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
             break;
         }
         let next = async {
             match limits.idle_exit {
-                Some(idle) => tokio::time::timeout(idle, consumer.recv()).await.ok(),
+                Some(idle) => {
+                    let left = idle.saturating_sub(last_record.elapsed());
+                    tokio::time::timeout(left, consumer.recv()).await.ok()
+                }
                 None => Some(consumer.recv().await),
             }
         };
@@ -78,9 +82,11 @@ pub async fn run(
             Ok(m) => m,
             Err(e) => {
                 warn!(stage = %stage.name, error = %e, "consume error");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
+        last_record = std::time::Instant::now();
         report.records += 1;
         let mut backoff = TransientBackoff::new();
         loop {

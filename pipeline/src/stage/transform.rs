@@ -180,14 +180,19 @@ pub async fn run(
     info!(stage = %stage.name, %input, transactional_id = %transactional_id(topology, stage), "transform started");
 
     let mut report = TransformReport::default();
+    let mut last_record = Instant::now();
     'outer: loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
             break;
         }
-        // Collect a batch: wait for the first record, then up to max_wait for more.
+        // Collect a batch: wait for the first record, then up to max_wait for more. Idle time
+        // counts from the last record, so consume errors (broker gone) do not reset it.
         let first = async {
             match limits.idle_exit {
-                Some(idle) => tokio::time::timeout(idle, consumer.recv()).await.ok(),
+                Some(idle) => {
+                    let left = idle.saturating_sub(last_record.elapsed());
+                    tokio::time::timeout(left, consumer.recv()).await.ok()
+                }
                 None => Some(consumer.recv().await),
             }
         };
@@ -204,9 +209,11 @@ pub async fn run(
             Ok(m) => batch.push(m),
             Err(e) => {
                 warn!(stage = %stage.name, error = %e, "consume error");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         }
+        last_record = Instant::now();
         let deadline = Instant::now() + Duration::from_millis(stage.max_wait_ms);
         let room = |b: &Vec<BorrowedMessage<'_>>, done: u64| {
             b.len() < stage.max_batch

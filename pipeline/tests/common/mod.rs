@@ -83,3 +83,84 @@ pub fn write_jsonl(path: &Path, values: &[Value]) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// Writes the ECS form of `events` to the ECS topic with the headers the transform stage sets
+/// (so sink tests need not run the transform stage).
+pub async fn produce_ecs(t: &Topology, events: &[Value]) -> Vec<String> {
+    use processors::event::SecurityEvent;
+    use processors::transform::Format;
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::FutureRecord;
+    let topic = t.topics.resolved(pipeline::topology::TopicRole::Ecs).name;
+    let producer = pipeline::kafka::idempotent_producer(&t.kafka, "test-ecs").unwrap();
+    let mut ids = Vec::with_capacity(events.len());
+    let mut pending = Vec::new();
+    for v in events {
+        let e = SecurityEvent::from_json(&v.to_string()).unwrap();
+        let doc = Format::Ecs.transform(&e).unwrap();
+        let time = e.event_time.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "secflow.format",
+                value: Some("ecs"),
+            })
+            .insert(Header {
+                key: "secflow.event_id",
+                value: Some(e.event_id.as_str()),
+            })
+            .insert(Header {
+                key: "secflow.event_time_ms",
+                value: Some(time.as_str()),
+            })
+            .insert(Header {
+                key: "secflow.tenant",
+                value: Some(e.tenant.as_str()),
+            });
+        let rec = FutureRecord::to(&topic)
+            .key(e.tenant.as_str())
+            .payload(&doc)
+            .headers(headers);
+        pending.push(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
+        ids.push(e.event_id);
+        if pending.len() >= 5000 {
+            for p in pending.drain(..) {
+                p.await.unwrap().unwrap();
+            }
+        }
+    }
+    for p in pending {
+        p.await.unwrap().unwrap();
+    }
+    ids
+}
+
+/// Consumer lag of `group` on `topic`: high watermark minus committed offset, summed.
+pub fn group_lag(t: &Topology, group: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut c = pipeline::kafka::base_config(&t.kafka, "lag").unwrap();
+    c.set("group.id", group);
+    let consumer: BaseConsumer = c.create().unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = consumer
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .unwrap();
+    let mut lag = 0;
+    for e in committed.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, e.partition(), std::time::Duration::from_secs(10))
+            .unwrap();
+        let at = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        };
+        lag += high - at;
+    }
+    lag
+}

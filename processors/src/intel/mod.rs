@@ -5,4 +5,8 @@
 //!   become indicator records; the others go to review with the reason (see `DESIGN.md`,
 //!   "Threat intel").
 
+pub mod indicator;
 pub mod pattern;
+pub mod taxii;
+#[cfg(feature = "indicator-store")]
+pub mod store;

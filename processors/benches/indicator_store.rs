@@ -1,0 +1,208 @@
+//! Indicator store: restore time of 1M indicators (applied in batches of 10k, as from the
+//! compacted topic), reopen time, and IOC lookups per second on one core with a warm cache —
+//! hits and misses, with the front cache and with RocksDB alone (block cache, bloom filters).
+//!
+//! `SECFLOW_BENCH_INDICATORS` overrides the number of indicators (default 1,000,000).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use processors::intel::pattern::IocType;
+use processors::intel::store::{Change, IndicatorStore, StoreOptions, StoredIndicator};
+
+const NOW: i64 = 1_750_000_000_000;
+const BATCH: usize = 10_000;
+
+/// Deterministic pseudo-random numbers (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The IOC of indicator `i`: 40% IPv4 addresses, 5% IPv4 networks (/16, /20, /24, /28), 5%
+/// IPv6 (addresses and /48, /64), 25% domains, 10% URLs, 15% SHA-256.
+fn ioc(i: u64) -> (IocType, String) {
+    let h = Rng(i).next();
+    match i % 20 {
+        0..=7 => (IocType::Ipv4, ipv4(i)),
+        8 => {
+            let len = [16u32, 20, 24, 28][(h % 4) as usize];
+            let a = (i / 20) as u32;
+            let net = (0x6440_0000u32 | (a << 8)) & (u32::MAX << (32 - len));
+            (
+                IocType::Ipv4,
+                format!("{}/{len}", std::net::Ipv4Addr::from(net)),
+            )
+        }
+        9 => {
+            if h % 2 == 0 {
+                (
+                    IocType::Ipv6,
+                    format!("2001:db8:{:x}::{:x}", i >> 16, i & 0xffff),
+                )
+            } else {
+                let len = [48, 64][(h % 2) as usize];
+                (
+                    IocType::Ipv6,
+                    format!("2001:db8:{:x}:{:x}::/{len}", i >> 16, i & 0xffff),
+                )
+            }
+        }
+        10..=14 => (IocType::Domain, format!("d{i}.evil{}.test", h % 1000)),
+        15 | 16 => (
+            IocType::Url,
+            format!("http://u{i}.example.net/p/{h:x}?q={i}"),
+        ),
+        _ => (IocType::Sha256, format!("{h:016x}{:016x}{i:032x}", !h)),
+    }
+}
+
+fn ipv4(i: u64) -> String {
+    // Spread over 1.0.0.0 - 99.255.255.255 (no overlap with the networks in 100.64/10).
+    let v = 0x0100_0000u32 + (i as u32).wrapping_mul(2_654_435_761) % 0x6200_0000;
+    std::net::Ipv4Addr::from(v).to_string()
+}
+
+fn indicator(i: u64) -> StoredIndicator {
+    StoredIndicator {
+        id: format!("indicator--{i:08x}-0000-4000-8000-{:012x}", i * 7919),
+        modified_ms: 1_700_000_000_000 + i as i64,
+        iocs: vec![ioc(i)],
+        valid_until_ms: (i % 3 == 0).then_some(NOW + 86_400_000),
+        confidence: Some((i % 101) as i32),
+        tlp: Some("amber".into()),
+        provider: "taxii:bench/collections/c2".into(),
+        name: Some(format!("bench indicator {i}")),
+    }
+}
+
+/// A value that matches indicator `i` (a subdomain for domains, an address inside networks).
+fn hit_value(i: u64) -> (IocType, String) {
+    let (t, v) = ioc(i);
+    match t {
+        IocType::Domain => (t, format!("www.{v}")),
+        IocType::Ipv4 | IocType::Ipv6 => match v.split_once('/') {
+            Some((net, _)) => (t, net.replace("::", "::1")),
+            None => (t, v),
+        },
+        _ => (t, v),
+    }
+}
+
+/// A value of the same shape that matches nothing.
+fn miss_value(i: u64) -> (IocType, String) {
+    let (t, v) = ioc(i);
+    match t {
+        IocType::Ipv4 => (
+            t,
+            format!("172.{}.{}.{}", 16 + i % 16, (i >> 4) % 256, i % 251),
+        ),
+        IocType::Ipv6 => (t, format!("fd00::{:x}", i & 0xffff)),
+        IocType::Domain => (t, format!("www.benign{i}.example")),
+        IocType::Url => (t, format!("{v}&miss")),
+        _ => (t, format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
+    }
+}
+
+fn restore(dir: &std::path::Path, n: u64) -> Duration {
+    let store = IndicatorStore::open(dir, StoreOptions::default()).unwrap();
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + BATCH as u64).min(n);
+        let batch: Vec<Change> = (i..end).map(|k| Change::Upsert(indicator(k))).collect();
+        store.apply(&batch, &[(0, end as i64)]).unwrap();
+        i = end;
+    }
+    let took = start.elapsed();
+    assert_eq!(store.count(), n);
+    took
+}
+
+fn main() {
+    let n: u64 = std::env::var("SECFLOW_BENCH_INDICATORS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+
+    let took = restore(dir.path(), n);
+    println!(
+        "restore/{n}: {:.2} s ({:.0} indicators/s, batches of {BATCH})",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    let t = Instant::now();
+    let store = IndicatorStore::open(dir.path(), StoreOptions::default()).unwrap();
+    println!(
+        "reopen/{n}: {:.3} s (offsets {:?})",
+        t.elapsed().as_secs_f64(),
+        store.offsets().unwrap()
+    );
+    let t = Instant::now();
+    store.compact().unwrap();
+    println!("compact/{n}: {:.2} s", t.elapsed().as_secs_f64());
+
+    // Hot set: 10k values that match and 10k that do not, over every type.
+    let hot = 10_000u64;
+    let stride = (n / hot).max(20);
+    let hits: Vec<(IocType, String)> = (0..hot)
+        .map(|k| hit_value((k * stride + k % 20) % n))
+        .collect();
+    let misses: Vec<(IocType, String)> = (0..hot)
+        .map(|k| miss_value((k * stride + k % 20) % n))
+        .collect();
+    for (t, v) in &hits {
+        assert!(!store.lookup(*t, v, NOW).unwrap().is_empty(), "{t} {v}");
+    }
+    for (t, v) in &misses {
+        assert!(store.lookup(*t, v, NOW).unwrap().is_empty(), "{t} {v}");
+    }
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut bench_set = |c: &mut Criterion, name: &str, store: &IndicatorStore| {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(hot));
+        g.bench_function("hits", |b| {
+            b.iter(|| {
+                for (t, v) in &hits {
+                    black_box(store.lookup(*t, v, NOW).unwrap());
+                }
+            })
+        });
+        g.bench_function("misses", |b| {
+            b.iter(|| {
+                for (t, v) in &misses {
+                    black_box(store.lookup(*t, v, NOW).unwrap());
+                }
+            })
+        });
+        g.finish();
+    };
+    bench_set(&mut c, "lookup_front_cache", &store);
+    drop(store);
+
+    // RocksDB alone: no front cache; the hot set's blocks stay in the block cache.
+    let raw = IndicatorStore::open(
+        dir.path(),
+        StoreOptions {
+            front_cache_entries: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for (t, v) in hits.iter().chain(&misses) {
+        black_box(raw.lookup(*t, v, NOW).unwrap());
+    }
+    bench_set(&mut c, "lookup_rocksdb_only", &raw);
+    c.final_summary();
+}

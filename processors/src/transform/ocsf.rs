@@ -1,9 +1,0 @@
-//! Placeholder: being written.
-
-use super::TransformError;
-use crate::event::SecurityEvent;
-
-/// Transforms one event.
-pub fn to_ocsf(_event: &SecurityEvent) -> Result<Vec<u8>, TransformError> {
-    Err(TransformError::Unmappable { format: "ocsf", field: String::new(), reason: "not implemented yet".into() })
-}
