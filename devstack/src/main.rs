@@ -41,6 +41,18 @@ enum Cmd {
     Status,
     /// Stop what `up` started.
     Down,
+    /// Run a sink simulator in the foreground (faults via `POST /_sim/faults`, what arrived via
+    /// `GET /_sim/received`).
+    Sim {
+        /// Which API: `hec`, `elastic` or `webhook`.
+        kind: SimChoice,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// HEC token, or webhook signing secret.
+        #[arg(long, default_value = "dev-token")]
+        secret: String,
+    },
     /// Serve the schema registry in the foreground.
     Registry {
         /// Listen address.
@@ -50,6 +62,13 @@ enum Cmd {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SimChoice {
+    Hec,
+    Elastic,
+    Webhook,
 }
 
 #[tokio::main]
@@ -92,6 +111,37 @@ async fn main() -> ExitCode {
         Cmd::Down => launcher::down(&dir)
             .map(|lines| lines.iter().for_each(|l| println!("{l}")))
             .map_err(|e| e.to_string()),
+        Cmd::Sim {
+            kind,
+            listen,
+            secret,
+        } => {
+            use devstack::sim::{
+                ElasticSimConfig, HecSimConfig, SimConfig, SimKind, SimServer, WebhookSimConfig,
+            };
+            let kind = match kind {
+                SimChoice::Hec => SimKind::Hec(HecSimConfig::new(secret)),
+                SimChoice::Elastic => SimKind::Elastic(ElasticSimConfig::default()),
+                SimChoice::Webhook => SimKind::Webhook(WebhookSimConfig::new(secret)),
+            };
+            match SimServer::start(
+                kind,
+                SimConfig {
+                    addr: listen,
+                    ..SimConfig::default()
+                },
+            )
+            .await
+            {
+                Ok(server) => {
+                    println!("{} simulator at {}", server.kind(), server.url());
+                    let _ = tokio::signal::ctrl_c().await;
+                    server.shutdown().await;
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
         Cmd::Registry { listen, data } => match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => {
                 let config = RegistryConfig {

@@ -241,7 +241,7 @@ async fn outage_503_retries_with_retry_after_then_recovers() {
     let client = client();
     sim.set_faults(Faults {
         statuses: vec![
-            StatusRule::for_duration(503, Duration::from_millis(400)).with_retry_after("1")
+            StatusRule::for_duration(503, Duration::from_millis(1500)).with_retry_after("1")
         ],
         ..Faults::default()
     });
@@ -272,7 +272,7 @@ async fn outage_503_retries_with_retry_after_then_recovers() {
         }
     }
     assert!(sim.received_event_ids().is_empty());
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert!(sink.probe_ok(&send(&client, &probe).await.unwrap()));
     let sent = send_all(&sink, &client, &batch).await;
     let pending = tokens(&sent);
@@ -408,7 +408,7 @@ async fn slow_acks_arrive_late() {
     .unwrap();
     let client = client();
     sim.set_faults(Faults {
-        ack_delay_ms: 300,
+        ack_delay_ms: 1500,
         ..Faults::default()
     });
     let sent = send_all(&sink, &client, &records("slow", 2)).await;

@@ -35,8 +35,23 @@ pub mod header {
     pub const ERROR_MESSAGE: &str = "secflow.error.message";
     /// Why it is in a DLQ: `permanent`, `exhausted`, `poison` or `undecodable`.
     pub const DLQ_REASON: &str = "secflow.dlq.reason";
-    /// Prefix of every header we own; stripped from a record's headers before new ones are added.
-    pub const SECFLOW_PREFIX: &str = "secflow.";
+    /// The headers describing a failure; a new failure replaces them.
+    pub const FAILURE_HEADERS: [&str; 14] = [
+        ORIGIN_TOPIC,
+        ORIGIN_PARTITION,
+        ORIGIN_OFFSET,
+        STAGE,
+        SINK,
+        ATTEMPT,
+        FIRST_FAILURE_MS,
+        LAST_FAILURE_MS,
+        DUE_MS,
+        ERROR_CLASS,
+        ERROR_STATUS,
+        ERROR_MESSAGE,
+        DLQ_REASON,
+        "secflow.replay.run",
+    ];
     /// Prefix of Kafka Connect's error headers.
     pub const CONNECT_PREFIX: &str = "__connect.errors.";
     /// W3C trace context, carried from the canonical record to the sink request.
@@ -206,7 +221,11 @@ impl DeadLetter {
     pub fn headers(&self) -> OwnedHeaders {
         let mut h = OwnedHeaders::new();
         for (k, v) in &self.original.headers {
-            if k.starts_with(header::SECFLOW_PREFIX) || k.starts_with(header::CONNECT_PREFIX) {
+            // Replace the failure headers of an earlier failure; keep everything else, including
+            // `secflow.*` headers that describe the record (event id, format, tenant).
+            if header::FAILURE_HEADERS.contains(&k.as_str())
+                || k.starts_with(header::CONNECT_PREFIX)
+            {
                 continue;
             }
             h = h.insert(Header {
@@ -336,6 +355,7 @@ mod tests {
             headers: vec![
                 ("traceparent".into(), Some(b"00-abc-def-01".to_vec())),
                 ("secflow.attempt".into(), Some(b"7".to_vec())),
+                ("secflow.event_id".into(), Some(b"e-1".to_vec())),
             ],
         };
         let dl = DeadLetter::stage_failure(
@@ -354,6 +374,11 @@ mod tests {
         };
         assert_eq!(get("traceparent"), ["00-abc-def-01"]);
         assert_eq!(get("secflow.attempt"), ["1"]);
+        assert_eq!(
+            get("secflow.event_id"),
+            ["e-1"],
+            "describing headers are kept"
+        );
         assert_eq!(get("secflow.dlq.reason"), ["undecodable"]);
         assert_eq!(get("secflow.origin.offset"), ["41"]);
         assert_eq!(get("secflow.stage"), ["tap"]);

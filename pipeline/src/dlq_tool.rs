@@ -122,21 +122,31 @@ fn read_assigned(
     }
     consumer.assign(&tpl)?;
     let mut out = Vec::new();
-    let mut done: BTreeMap<i32, bool> = high.iter().map(|(p, h)| (*p, *h == 0)).collect();
+    // Read until the partitions are quiet: watermarks are only a hint (some brokers report
+    // them one short), so the end is "no record for a while after reaching them".
     let mut idle_since = Instant::now();
-    while done.values().any(|d| !d) && idle_since.elapsed() < Duration::from_secs(3) {
+    let started = Instant::now();
+    let reached = |c: &BaseConsumer| -> bool {
+        c.position().is_ok_and(|pos| {
+            pos.elements().iter().all(|e| match e.offset() {
+                Offset::Offset(o) => o >= high.get(&e.partition()).copied().unwrap_or(0),
+                _ => high.get(&e.partition()).copied().unwrap_or(0) == 0,
+            })
+        })
+    };
+    loop {
+        let quiet = idle_since.elapsed();
+        if quiet >= Duration::from_secs(5)
+            || (quiet >= Duration::from_millis(1500) && reached(consumer))
+            || started.elapsed() >= Duration::from_secs(300)
+        {
+            break;
+        }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 idle_since = Instant::now();
-                let p = m.partition();
-                if m.offset() + 1 >= high.get(&p).copied().unwrap_or(0) {
-                    done.insert(p, true);
-                }
-                if m.offset() >= high.get(&p).copied().unwrap_or(0) {
-                    continue;
-                }
                 out.push(DlqRecord {
-                    partition: p,
+                    partition: m.partition(),
                     offset: m.offset(),
                     key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                     headers: m
@@ -157,19 +167,7 @@ fn read_assigned(
                 });
             }
             Some(Err(e)) => return Err(e.into()),
-            None => {
-                // Transaction markers occupy offsets: a partition whose position reached the
-                // high watermark is done even if its last offset was a marker.
-                if let Ok(pos) = consumer.position() {
-                    for e in pos.elements() {
-                        if let Offset::Offset(o) = e.offset() {
-                            if o >= high.get(&e.partition()).copied().unwrap_or(0) {
-                                done.insert(e.partition(), true);
-                            }
-                        }
-                    }
-                }
-            }
+            None => {}
         }
     }
     out.sort_by_key(|r| (r.partition, r.offset));
@@ -312,7 +310,9 @@ impl DlqFilter {
             }
             match body.as_ref().and_then(|b| json_path(b, field)) {
                 Some(serde_json::Value::String(s)) => s == want,
-                Some(other) => other.to_string() == *want,
+                Some(other) => {
+                    serde_json::from_str::<serde_json::Value>(want).is_ok_and(|w| w == *other)
+                }
                 None => false,
             }
         })

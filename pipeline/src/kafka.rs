@@ -37,6 +37,14 @@ pub enum KafkaSetupError {
     Join(String),
 }
 
+/// This process's stable instance id, from `SECFLOW_INSTANCE_ID` (e.g. the pod name of a
+/// StatefulSet). Unset: dynamic group membership.
+pub fn configured_instance_id() -> Option<String> {
+    std::env::var("SECFLOW_INSTANCE_ID")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
 /// How long admin and metadata calls may take.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -88,16 +96,24 @@ pub fn idempotent_producer(k: &KafkaConfig, role: &str) -> Result<FutureProducer
     Ok(c.create()?)
 }
 
-/// A consumer in group `group` that never commits on its own: the stage stores offsets only
-/// for records it has finished, and librdkafka commits the stored ones.
-pub fn consumer(
+/// Settings of every consumer a stage creates: group, earliest reset, read_committed, our
+/// session timeout. `auto_commit` commits only offsets the stage stored (never on its own).
+/// `max.poll.interval.ms` keeps librdkafka's default (5 min): a sink whose circuit is open
+/// stops polling, and a shorter interval would make the group evict it mid-outage.
+pub fn consumer_config(
     k: &KafkaConfig,
     role: &str,
     group: &str,
-) -> Result<StreamConsumer, KafkaSetupError> {
+    auto_commit: bool,
+) -> Result<ClientConfig, KafkaSetupError> {
     let mut c = base_config(k, role)?;
+    // Static membership: a restarted instance (same id) takes its partitions back at once
+    // instead of waiting for the group to notice its predecessor is gone.
+    if let Some(instance) = configured_instance_id() {
+        c.set("group.instance.id", format!("{group}.{instance}"));
+    }
     c.set("group.id", group)
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", auto_commit.to_string())
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -108,7 +124,17 @@ pub fn consumer(
             (k.session_timeout_ms / 3).max(100).to_string(),
         );
     apply_overrides(&mut c, k);
-    Ok(c.create()?)
+    Ok(c)
+}
+
+/// A consumer in group `group` that never commits on its own: the stage stores offsets only
+/// for records it has finished, and librdkafka commits the stored ones.
+pub fn consumer(
+    k: &KafkaConfig,
+    role: &str,
+    group: &str,
+) -> Result<StreamConsumer, KafkaSetupError> {
+    Ok(consumer_config(k, role, group, true)?.create()?)
 }
 
 /// The topology's pass-through properties win over our defaults.

@@ -156,7 +156,8 @@ fn cell(doc: &[String]) -> String {
 fn render(items: &[Item]) -> String {
     let mut out = String::from(
         "# Topology reference\n\n\
-         Generated from the doc comments of `pipeline/src/topology/model.rs` by\n\
+         Generated from the doc comments of `pipeline/src/topology/model.rs` and the sink and\n\
+         privacy config types in `processors/src/{sink/*,privacy}/config.rs` by\n\
          `SECFLOW_BLESS=1 cargo test -p pipeline --test topology_reference`; a test fails when\n\
          this page and the types drift apart. Every mapping rejects unknown keys, `${NAME}` and\n\
          `${NAME:-default}` are replaced from the environment before parsing, and secrets are only\n\
@@ -207,8 +208,18 @@ fn render(items: &[Item]) -> String {
 #[test]
 fn topology_reference_matches_the_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let src = std::fs::read_to_string(root.join("src/topology/model.rs")).unwrap();
-    let items = parse(&src);
+    // The model, then the config types it embeds from `processors` (sinks, privacy).
+    let mut items = Vec::new();
+    for file in [
+        "src/topology/model.rs",
+        "../processors/src/sink/splunk_hec/config.rs",
+        "../processors/src/sink/elasticsearch/config.rs",
+        "../processors/src/sink/webhook/config.rs",
+        "../processors/src/privacy/config.rs",
+    ] {
+        let src = std::fs::read_to_string(root.join(file)).unwrap();
+        items.extend(parse(&src));
+    }
     for must in [
         "Topology",
         "KafkaConfig",

@@ -169,7 +169,7 @@ fn main() {
     }
 
     let mut c = Criterion::default().configure_from_args();
-    let mut bench_set = |c: &mut Criterion, name: &str, store: &IndicatorStore| {
+    let bench_set = |c: &mut Criterion, name: &str, store: &IndicatorStore| {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(hot));
         g.bench_function("hits", |b| {

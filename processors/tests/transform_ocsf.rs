@@ -403,7 +403,47 @@ fn consistency_with(out: &Value, lenient: bool) -> Vec<String> {
     }
     check_captions(out, &class["attributes"], "", lenient, &mut errs);
     check_observables(out, class, &mut errs);
+    check_enrichment_names(out, class, &mut errs);
     errs
+}
+
+/// An enrichment named by an OCSF path (not its canonical `data.matched_field`) points at an
+/// attribute of the class that holds a value in this event.
+fn check_enrichment_names(out: &Value, class: &Value, errs: &mut Vec<String>) {
+    let Some(list) = out.get("enrichments").and_then(Value::as_array) else {
+        return;
+    };
+    for en in list {
+        let name = en["name"].as_str().unwrap_or_default();
+        if en["data"]["matched_field"].as_str() == Some(name) {
+            continue;
+        }
+        if attribute_at(class, name).is_none() {
+            errs.push(format!(
+                "enrichment name {name} is not an attribute path of the class"
+            ));
+        }
+        let mut vals = Vec::new();
+        values_at(out, &name.split('.').collect::<Vec<_>>(), &mut vals);
+        if vals.is_empty() {
+            errs.push(format!(
+                "enrichment name {name} points at nothing in the event"
+            ));
+        }
+    }
+}
+
+/// The compiled attribute at a dotted path of a class.
+fn attribute_at<'c>(class: &'c Value, path: &str) -> Option<&'c Value> {
+    let c = compiled();
+    let mut attrs = &class["attributes"];
+    let segs: Vec<&str> = path.split('.').collect();
+    let (last, parents) = segs.split_last()?;
+    for s in parents {
+        let obj = attrs.get(*s)?["object_type"].as_str()?;
+        attrs = &c["objects"][obj]["attributes"];
+    }
+    attrs.get(*last)
 }
 
 /// Every enum attribute that has a caption sibling: the sibling is present and is the caption of
@@ -498,19 +538,13 @@ fn values_at(v: &Value, path: &[&str], out: &mut Vec<String>) {
 /// first (the most general definition wins), else by the attribute itself.
 fn observable_type(class: &Value, path: &str) -> Option<i64> {
     let c = compiled();
-    let mut attrs = &class["attributes"];
-    let segs: Vec<&str> = path.split('.').collect();
-    let (last, parents) = segs.split_last()?;
-    for s in parents {
-        let obj = attrs.get(*s)?["object_type"].as_str()?;
-        attrs = &c["objects"][obj]["attributes"];
-    }
-    let attr = attrs.get(*last)?;
+    let attr = attribute_at(class, path)?;
+    let last = path.rsplit('.').next()?;
     let t = attr["type"].as_str()?;
     c["dictionary"]["types"]["attributes"][t]["observable"]
         .as_i64()
         .or_else(|| attr["observable"].as_i64())
-        .or_else(|| c["dictionary"]["attributes"][*last]["observable"].as_i64())
+        .or_else(|| c["dictionary"]["attributes"][last]["observable"].as_i64())
 }
 
 fn check_observables(out: &Value, class: &Value, errs: &mut Vec<String>) {
@@ -884,6 +918,99 @@ fn groups_without_an_ocsf_home_go_to_unmapped() {
     assert_eq!(u["target_user"]["name"], json!("alice"));
     let keys: Vec<&String> = u["labels"].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["a\"b", "event_code", "z"], "labels in key order");
+}
+
+#[test]
+fn enrichment_names_point_into_the_ocsf_event() {
+    let enrich = |e: &mut SecurityEvent, fields: &[&str]| {
+        let template = example("process_alert_enriched").enrichments[0].clone();
+        e.enrichments = fields
+            .iter()
+            .map(|f| processors::event::Enrichment {
+                matched_field: (*f).to_owned(),
+                ..template.clone()
+            })
+            .collect();
+    };
+    let names = |v: &Value| -> Vec<String> {
+        v["enrichments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut e = example("file_create");
+    enrich(
+        &mut e,
+        &[
+            "file.sha256",
+            "process.executable",
+            "host.ip[0]",
+            "network.dst_ip",
+        ],
+    );
+    assert_eq!(
+        names(&ocsf(&e)),
+        [
+            "file.hashes.value",
+            "actor.process.file.path",
+            "device.ip",
+            "network.dst_ip"
+        ],
+        "no network in File System Activity: the canonical path stays"
+    );
+    let mut e = example("email_with_attachment");
+    enrich(
+        &mut e,
+        &[
+            "email.to[0]",
+            "email.attachments[0].sha256",
+            "network.src_hostname",
+        ],
+    );
+    assert_eq!(
+        names(&ocsf(&e)),
+        [
+            "email.to",
+            "email.files.hashes.value",
+            "src_endpoint.hostname"
+        ]
+    );
+    let mut e = example("authentication_account_switch");
+    enrich(&mut e, &["user.name", "target_user.name", "process.name"]);
+    assert_eq!(
+        names(&ocsf(&e)),
+        ["actor.user.name", "user.name", "actor.process.name"]
+    );
+    let mut e = example("dns_query");
+    enrich(&mut e, &["dns.query", "dns.answers[1].data"]);
+    assert_eq!(names(&ocsf(&e)), ["query.hostname", "answers.rdata"]);
+    let mut e = example("http_request");
+    enrich(&mut e, &["http.url", "user.email"]);
+    assert_eq!(
+        names(&ocsf(&e)),
+        ["http_request.url.url_string", "user.email"]
+    );
+}
+
+#[test]
+fn an_activity_outside_the_class_is_unmappable_not_a_panic() {
+    // The producer gate refuses this event; the transform must still answer cleanly.
+    let mut e = example("dns_query");
+    e.activity = processors::event::Activity::Launch;
+    assert!(e.validate().is_err());
+    match to_ocsf(&e) {
+        Err(TransformError::Unmappable {
+            format,
+            field,
+            reason,
+        }) => {
+            assert_eq!((format, field.as_str()), ("ocsf", "activity"));
+            assert!(reason.contains("DNS Activity"), "{reason}");
+        }
+        other => panic!("expected Unmappable, got {other:?}"),
+    }
 }
 
 #[test]

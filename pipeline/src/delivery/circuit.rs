@@ -47,6 +47,7 @@ pub struct CircuitBreaker {
     probe_in_flight: bool,
     /// Why it last opened, for logs and `/readyz`.
     pub last_reason: Option<String>,
+    opens: u64,
 }
 
 /// What the breaker says about sending now.
@@ -70,6 +71,7 @@ impl CircuitBreaker {
             opened_at: None,
             probe_in_flight: false,
             last_reason: None,
+            opens: 0,
         }
     }
 
@@ -121,10 +123,18 @@ impl CircuitBreaker {
             || self.state == CircuitState::HalfOpen
             || self.consecutive_failures >= self.config.failure_threshold;
         if trip {
+            if self.state != CircuitState::Open {
+                self.opens += 1;
+            }
             self.state = CircuitState::Open;
             self.opened_at = Some(now);
             self.probe_in_flight = false;
         }
+    }
+
+    /// How many times the circuit opened (closed or half-open → open).
+    pub fn opens(&self) -> u64 {
+        self.opens
     }
 
     /// True unless closed.
@@ -134,6 +144,7 @@ impl CircuitBreaker {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

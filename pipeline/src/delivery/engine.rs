@@ -111,6 +111,12 @@ struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ConsumerContext for SinkContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
@@ -208,22 +214,7 @@ pub async fn run(
 
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let revoked = Arc::new(AtomicBool::new(false));
-    let mut cc = kafka::base_config(&topology.kafka, &stage.name)?;
-    cc.set("group.id", group_id(&stage.name))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set(
-            "session.timeout.ms",
-            topology.kafka.session_timeout_ms.to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            (topology.kafka.session_timeout_ms / 3).max(100).to_string(),
-        );
-    for (k, v) in &topology.kafka.properties {
-        cc.set(k, v);
-    }
+    let cc = kafka::consumer_config(&topology.kafka, &stage.name, &group_id(&stage.name), false)?;
     let consumer: StreamConsumer<SinkContext> = cc
         .create_with_context(SinkContext {
             tracker: tracker.clone(),
@@ -313,7 +304,6 @@ pub async fn run(
                         let _ = consumer.pause(&a);
                     }
                     circuit_paused = true;
-                    lock(&shared.report).circuit_opened += 1;
                     warn!(stage = %stage.name, reason = ?lock(&shared.circuit).last_reason, "circuit open: consumer paused");
                 } else if state == CircuitState::Closed && circuit_paused {
                     if let Ok(a) = consumer.assignment() {
@@ -328,10 +318,16 @@ pub async fn run(
                     circuit_paused = false;
                     info!(stage = %stage.name, "circuit closed: consumer resumed");
                 }
-                if !batch.is_empty() && batch_started.elapsed() >= max_wait {
-                    dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes).await;
+                let full = batch.len() >= stage.batch.max_events || batch_bytes >= stage.batch.max_bytes;
+                if !batch.is_empty() && (full || batch_started.elapsed() >= max_wait) {
+                    dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes);
                 }
                 commit(&consumer, &tracker);
+                // Waiting on the sink (open circuit, batches in flight, records not yet due) is
+                // not idleness: idle time starts when there is nothing left to do.
+                if circuit_paused || !tasks.is_empty() || !batch.is_empty() || !due_paused.is_empty() {
+                    last_record = Instant::now();
+                }
                 let idle = limits.idle_exit.is_some_and(|i| last_record.elapsed() >= i);
                 let drained = batch.is_empty() && tasks.is_empty() && due_paused.is_empty();
                 if drained && (idle || at_limit) {
@@ -447,22 +443,28 @@ pub async fn run(
                     first_failure_ms,
                 });
                 if batch.len() >= stage.batch.max_events || batch_bytes >= stage.batch.max_bytes {
-                    dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes).await;
+                    dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes);
                 }
             }
         }
     }
 
     // Drain: send what is batched, give in-flight batches a bounded time, commit, leave.
-    if !batch.is_empty() {
-        dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes).await;
-    }
     let drain = Duration::from_millis(stage.drain_timeout_ms);
+    let deadline = Instant::now() + drain;
+    while !batch.is_empty() && Instant::now() < deadline {
+        dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes);
+        if !batch.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = tokio::time::timeout(left, tasks.join_next()).await;
+        }
+    }
     let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     commit_sync(&consumer, &tracker);
-    let report = lock(&shared.report).clone();
-    info!(stage = %stage.name, delivered = report.delivered, "sink stopped");
+    let mut report = lock(&shared.report).clone();
+    report.circuit_opened = lock(&shared.circuit).opens();
+    info!(stage = %stage.name, records = report.records, delivered = report.delivered, "sink stopped");
     Ok(report)
 }
 
@@ -496,14 +498,17 @@ fn commit_sync(consumer: &StreamConsumer<SinkContext>, tracker: &Mutex<OffsetTra
     }
 }
 
-async fn dispatch(
+/// Starts delivering the batch if a delivery slot is free; otherwise leaves it in place (the
+/// consumer stops reading while the batch is full, and the next tick tries again). Never waits:
+/// the consumer loop must keep ticking (commits, due tiers, circuit state).
+fn dispatch(
     shared: &Arc<Shared>,
     permits: &Arc<Semaphore>,
     tasks: &mut tokio::task::JoinSet<()>,
     batch: &mut Vec<Envelope>,
     batch_bytes: &mut usize,
 ) {
-    let Ok(permit) = permits.clone().acquire_owned().await else {
+    let Ok(permit) = permits.clone().try_acquire_owned() else {
         return;
     };
     let envelopes = std::mem::take(batch);
@@ -623,13 +628,22 @@ async fn take_tokens(bucket: &Option<Mutex<TokenBucket>>, n: f64) {
     }
 }
 
-async fn send_classified(shared: &Shared, req: &HttpRequest) -> Classification {
+/// Sends one request and reads the answer. `retry_only` says every record in it already failed
+/// on its own before: such a request cannot tell whether the sink is down (a bulk of only
+/// previously rejected items is expected to fail as a whole), so it never moves the circuit
+/// breaker and its failures stay per-record.
+async fn send_classified(shared: &Shared, req: &HttpRequest, retry_only: bool) -> Classification {
     take_tokens(&shared.requests_bucket, 1.0).await;
     lock(&shared.report).requests += 1;
-    let cls = match http::send(&shared.http, req).await {
-        Ok(resp) => shared.sink.classify(req, &resp),
-        Err(e) => shared.sink.classify_transport_error(req, &e),
+    let (mut cls, transport) = match http::send(&shared.http, req).await {
+        Ok(resp) => (shared.sink.classify(req, &resp), false),
+        Err(e) => (shared.sink.classify_transport_error(req, &e), true),
     };
+    let auth = |d: &processors::sink::SinkDown| matches!(d.status, Some(401 | 403));
+    if retry_only && !transport && cls.sink_down.as_ref().is_some_and(|d| !auth(d)) {
+        cls.sink_down = None;
+        return cls;
+    }
     let mut circuit = lock(&shared.circuit);
     match &cls.sink_down {
         Some(down) => {
@@ -660,6 +674,8 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
     let n = batch.len();
     let mut queue: VecDeque<Vec<usize>> = VecDeque::from([(0..n).collect::<Vec<_>>()]);
     let mut attempts = vec![0u32; n];
+    // Records that failed on their own at least once (a per-record Retry).
+    let mut singled = vec![false; n];
     let mut backoff = new_backoff(&shared.stage);
     let max_attempts = shared.stage.retry.max_attempts.max(1);
     loop {
@@ -695,12 +711,13 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                 }
             }
             for req in &built.requests {
-                let cls = send_classified(shared, req).await;
                 let idx: Vec<usize> = req
                     .records
                     .iter()
                     .filter_map(|&k| group.get(k).copied())
                     .collect();
+                let retry_only = !idx.is_empty() && idx.iter().all(|&i| singled[i]);
+                let cls = send_classified(shared, req, retry_only).await;
                 if let Some(reset) = &cls.ack_reset {
                     let (void, keep): (Vec<_>, Vec<_>) = pending_acks
                         .drain(..)
@@ -740,6 +757,7 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                                 // It waits for the sink; it never moves to a retry tier.
                                 retry_next.push(i);
                             } else {
+                                singled[i] = true;
                                 attempts[i] += 1;
                                 if attempts[i] < max_attempts {
                                     retry_next.push(i);

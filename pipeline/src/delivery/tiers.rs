@@ -60,6 +60,7 @@ pub fn next_tier(tiers: &[RetryTier], tiers_done: usize) -> Option<&RetryTier> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

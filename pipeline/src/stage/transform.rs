@@ -20,7 +20,8 @@ use super::{dlq_reason, group_id, RunLimits, Shutdown, StageError, TransientBack
 use crate::codec::CanonicalCodec;
 use crate::dead_letter::{DeadLetter, DlqReason, OriginalRecord};
 use crate::kafka::{self, KafkaSetupError};
-use crate::topology::{StageConfig, TopicRole, Topology, TransformStage};
+use crate::topology::{SecretRef, StageConfig, TopicRole, Topology, TransformStage};
+use processors::privacy::{CompiledPrivacy, PrivacyKeyRef};
 
 /// How long one transaction call may block.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -139,7 +140,7 @@ pub async fn run(
 ) -> Result<TransformReport, StageError> {
     let input = topology.topics.resolved(stage.input).name;
     let dlq = topology
-        .stage_dlq(&StageConfig::Transform(stage.clone()))
+        .stage_dlq(&StageConfig::Transform(Box::new(stage.clone())))
         .name;
     let outputs: Vec<(Format, String)> = stage
         .outputs
@@ -151,22 +152,15 @@ pub async fn run(
     kafka::require_topics(&topology.kafka, &needed).await?;
 
     let codec = CanonicalCodec::new(&topology.schema_registry)?;
-    let mut cc = kafka::base_config(&topology.kafka, &stage.name)?;
-    cc.set("group.id", group_id(&stage.name))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set(
-            "session.timeout.ms",
-            topology.kafka.session_timeout_ms.to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            (topology.kafka.session_timeout_ms / 3).max(100).to_string(),
-        );
-    for (k, v) in &topology.kafka.properties {
-        cc.set(k, v);
-    }
+    let privacy = CompiledPrivacy::new(&stage.privacy, |k: &PrivacyKeyRef| match k {
+        PrivacyKeyRef::Env(n) => SecretRef::Env(n.clone()).resolve(),
+        PrivacyKeyRef::File(p) => SecretRef::File(p.clone()).resolve(),
+    })
+    .map_err(|e| StageError::Sink {
+        stage: stage.name.clone(),
+        message: format!("privacy rules: {e}"),
+    })?;
+    let cc = kafka::consumer_config(&topology.kafka, &stage.name, &group_id(&stage.name), false)?;
     let consumer: StreamConsumer = cc.create().map_err(KafkaSetupError::from)?;
     let producer = transactional_producer(topology, stage)?;
     let client_err = |source| StageError::Client {
@@ -251,7 +245,8 @@ pub async fn run(
                 }
             };
             let letter = match decoded {
-                Ok(event) => {
+                Ok(mut event) => {
+                    privacy.apply(&mut event);
                     let mut failure = None;
                     let mut produced = Vec::with_capacity(outputs.len());
                     for (format, topic) in &outputs {
@@ -326,6 +321,14 @@ pub async fn run(
         loop {
             match commit_batch(&producer, &consumer, &outgoing, &offsets).await {
                 Ok(()) => break,
+                Err(e) if transactions_unsupported(&e) => {
+                    return Err(StageError::Sink {
+                        stage: stage.name.clone(),
+                        message: format!(
+                            "the broker does not support Kafka transactions ({e}); the transform stage needs a broker with EndTxn (Apache Kafka 0.11+, Redpanda, MSK, Confluent)"
+                        ),
+                    });
+                }
                 Err(e) => {
                     report.aborted += 1;
                     let fatal = matches!(&e, KafkaError::Transaction(t) if t.is_fatal());
@@ -356,6 +359,13 @@ pub async fn run(
     }
     info!(stage = %stage.name, records = report.records, transactions = report.transactions, "transform stopped");
     Ok(report)
+}
+
+/// True when the broker lacks the transaction APIs (librdkafka reports it as an unsupported
+/// request), which no retry can fix.
+fn transactions_unsupported(e: &KafkaError) -> bool {
+    e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::UnsupportedVersion)
+        || e.to_string().contains("not supported by broker")
 }
 
 /// One transaction: every output record, then the input offsets, then commit.

@@ -339,6 +339,23 @@ fn key(k: &str) -> PathStep {
     PathStep::Key(k.to_string())
 }
 
+/// `rules[2].field` → [Key(rules), Index(2), Key(field)].
+fn parse_rel_path(path: &str) -> Vec<PathStep> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            out.push(key(name));
+        }
+        for idx in rest.split('[') {
+            if let Ok(i) = idx.trim_end_matches(']').parse::<usize>() {
+                out.push(PathStep::Index(i));
+            }
+        }
+    }
+    out
+}
+
 /// Kafka's rule for topic names.
 pub fn valid_topic_name(name: &str) -> bool {
     !name.is_empty()
@@ -532,6 +549,11 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
                     if !seen.insert(*f) {
                         problems.push((at("outputs"), format!("`{}` is listed twice", f.as_str())));
                     }
+                }
+                for (_, path, message) in tr.privacy.check() {
+                    let mut at_path = vec![key("stages"), PathStep::Index(i), key("privacy")];
+                    at_path.extend(parse_rel_path(&path));
+                    problems.push((at_path, message));
                 }
                 if tr.max_batch == 0 {
                     problems.push((at("max_batch"), "must be at least 1".to_string()));

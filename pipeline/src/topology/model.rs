@@ -222,10 +222,10 @@ pub enum StageConfig {
     Tap(TapStage),
     /// Transforms canonical (or enriched) events into ECS, CEF and OCSF topics, exactly once:
     /// each batch is read, transformed and written in one Kafka transaction with its offsets.
-    Transform(TransformStage),
+    Transform(Box<TransformStage>),
     /// Delivers a topic to a SIEM/SOAR sink: batching, in-process retries, a circuit breaker,
     /// retry-topic tiers and a dead-letter topic (consumer group `secflow.sink.<name>`).
-    Sink(SinkStage),
+    Sink(Box<SinkStage>),
 }
 
 impl StageConfig {
@@ -275,6 +275,10 @@ pub struct TransformStage {
     /// Longest wait to fill a batch, in milliseconds (default 100).
     #[serde(default = "default_max_wait_ms")]
     pub max_wait_ms: u64,
+    /// Privacy rules applied to every event before it is transformed (drop, mask, keyed hash,
+    /// replace; allow-list mode). The `raw` payload is dropped unless `keep_raw` is set.
+    #[serde(default)]
+    pub privacy: processors::privacy::PrivacyRules,
     /// This instance's part of the transactional id `secflow.<topology>.<stage>.<instance>`.
     /// A restarted instance with the same id fences its predecessor's open transaction. Default:
     /// `$SECFLOW_INSTANCE_ID`, else the host name.

@@ -40,9 +40,9 @@ pub fn substitute_env(
             out.push_str(&rest[..dollar]);
             column += rest[..dollar].chars().count();
             let after = &rest[dollar + 1..];
-            if after.starts_with('$') {
+            if let Some(tail) = after.strip_prefix('$') {
                 out.push('$');
-                rest = &after[1..];
+                rest = tail;
                 column += 2;
             } else if let Some(body) = after.strip_prefix('{') {
                 let Some(end) = body.find('}') else {

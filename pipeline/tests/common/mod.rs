@@ -160,7 +160,8 @@ pub fn group_lag(t: &Topology, group: &str, topic: &str) -> i64 {
             Offset::Offset(o) => o,
             _ => 0,
         };
-        lag += high - at;
+        // A committed offset at or past the end means nothing is left to consume.
+        lag += (high - at).max(0);
     }
     lag
 }

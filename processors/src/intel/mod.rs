@@ -7,6 +7,6 @@
 
 pub mod indicator;
 pub mod pattern;
-pub mod taxii;
 #[cfg(feature = "indicator-store")]
 pub mod store;
+pub mod taxii;

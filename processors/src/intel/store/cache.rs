@@ -144,7 +144,8 @@ impl FrontCache {
         }
     }
 
-    /// Number of cached entries (for tests and metrics).
+    /// Number of cached entries.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()

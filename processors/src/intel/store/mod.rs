@@ -290,7 +290,7 @@ fn printable_key(key: &[u8]) -> String {
     }
 }
 
-fn corrupt(cf: &'static str, key: &[u8]) -> impl FnOnce(String) -> StoreError + '_ {
+fn corrupt<'a>(cf: &'static str, key: &'a [u8]) -> impl FnOnce(String) -> StoreError + 'a {
     move |reason| StoreError::Corrupt {
         cf,
         key: printable_key(key),

@@ -5,7 +5,7 @@
 //! (`X-Splunk-Request-Channel`, random per sink instance) and the cookies the load balancer set.
 //! When a cookie we hold changes value (the load balancer moved us to another indexer), the
 //! ackIds issued on the old channel can never be acknowledged: the sink starts a new channel and
-//! reports [`AckReset`](crate::sink::AckReset) with the old one; the engine re-sends those
+//! reports [`crate::sink::AckReset`] with the old one; the engine re-sends those
 //! records. A request whose `ackId` came back on a channel that was reset meanwhile is retried
 //! (class `hec_channel_reset`).
 

@@ -29,11 +29,6 @@ pub fn prefix_utf16(s: &str, limit: usize) -> &str {
     s
 }
 
-/// Whether an extension value must go through the escaping loop.
-fn ext_needs_escape(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b'\\' | b'=' | b'\n' | b'\r'))
-}
-
 /// One CEF line being written: header fields first, then extension pairs.
 #[derive(Debug)]
 pub struct Line {
@@ -55,12 +50,29 @@ impl Line {
 
     /// Append a header field limited to `limit` UTF-16 units, then its `|` separator.
     pub fn header(&mut self, value: &str, limit: usize) {
-        let plain = value.len() <= limit
-            && !value
-                .bytes()
-                .any(|b| matches!(b, b'\\' | b'|' | b'\n' | b'\r'));
-        if plain {
-            self.buf.push_str(value);
+        if value.len() <= limit {
+            // Fits whatever its characters (bytes >= UTF-16 units, and a line break only
+            // shrinks): copy the runs between special bytes whole.
+            let bytes = value.as_bytes();
+            let mut start = 0;
+            let mut i = 0;
+            while i < bytes.len() {
+                let (escaped, skip) = match bytes[i] {
+                    b'\\' => ("\\\\", 1),
+                    b'|' => ("\\|", 1),
+                    b'\r' if bytes.get(i + 1) == Some(&b'\n') => (" ", 2),
+                    b'\r' | b'\n' => (" ", 1),
+                    _ => {
+                        i += 1;
+                        continue;
+                    }
+                };
+                self.buf.push_str(value.get(start..i).unwrap_or_default());
+                self.buf.push_str(escaped);
+                i += skip;
+                start = i;
+            }
+            self.buf.push_str(value.get(start..).unwrap_or_default());
         } else {
             let mut units = 0;
             let mut chars = value.chars().peekable();
@@ -108,19 +120,22 @@ impl Line {
     pub fn text(&mut self, key: &str, value: &str, limit: usize) {
         self.key(key);
         let value = prefix_utf16(value, limit);
-        if !ext_needs_escape(value) {
-            self.buf.push_str(value);
-            return;
+        // Copy the runs between special bytes whole: they are ASCII, so every cut is on a
+        // character boundary.
+        let mut start = 0;
+        for (i, b) in value.bytes().enumerate() {
+            let escaped = match b {
+                b'\\' => "\\\\",
+                b'=' => "\\=",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                _ => continue,
+            };
+            self.buf.push_str(value.get(start..i).unwrap_or_default());
+            self.buf.push_str(escaped);
+            start = i + 1;
         }
-        for c in value.chars() {
-            match c {
-                '\\' => self.buf.push_str("\\\\"),
-                '=' => self.buf.push_str("\\="),
-                '\n' => self.buf.push_str("\\n"),
-                '\r' => self.buf.push_str("\\r"),
-                c => self.buf.push(c),
-            }
-        }
+        self.buf.push_str(value.get(start..).unwrap_or_default());
     }
 
     /// Append `key=value` for a value that needs no escaping and has no length limit (numbers,

@@ -16,6 +16,8 @@ pub(super) struct UrlParts<'a> {
     pub scheme: Cow<'a, str>,
     /// Host as written, lower-cased; an IPv6 literal keeps its brackets (as ECS asks).
     pub domain: Cow<'a, str>,
+    /// The host as written (IPv6 without its brackets), not lower-cased.
+    pub host: &'a str,
     /// The host as an IP address, when it is a literal IPv4 or bracketed IPv6 address.
     pub ip: Option<IpAddr>,
     /// Explicit port, if the URL has one.
@@ -58,7 +60,8 @@ pub(super) fn parse(url: &str) -> Option<UrlParts<'_>> {
         Some((_, h)) => h,
         None => authority,
     };
-    let (host, port_text, ip) = if let Some(inner_and_rest) = hostport.strip_prefix('[') {
+    let (host, bare_host, port_text, ip) = if let Some(inner_and_rest) = hostport.strip_prefix('[')
+    {
         let (inner, tail) = inner_and_rest.split_once(']')?;
         let v6: Ipv6Addr = inner.parse().ok()?;
         let host = hostport.get(..inner.len() + 2)?;
@@ -67,11 +70,11 @@ pub(super) fn parse(url: &str) -> Option<UrlParts<'_>> {
         } else {
             tail.strip_prefix(':')?
         };
-        (host, port_text, Some(IpAddr::V6(v6)))
+        (host, inner, port_text, Some(IpAddr::V6(v6)))
     } else {
         let (host, port_text) = hostport.rsplit_once(':').unwrap_or((hostport, ""));
         let ip = host.parse::<IpAddr>().ok().filter(IpAddr::is_ipv4);
-        (host, port_text, ip)
+        (host, host, port_text, ip)
     };
     if host.is_empty()
         || host.bytes().any(|b| {
@@ -103,6 +106,7 @@ pub(super) fn parse(url: &str) -> Option<UrlParts<'_>> {
     Some(UrlParts {
         scheme: lower(scheme),
         domain: lower(host),
+        host: bare_host,
         ip,
         port,
         path,

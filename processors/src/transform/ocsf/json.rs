@@ -23,6 +23,19 @@ pub(super) struct Mark {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The bytes that need an escape inside a JSON string: control characters, `"` and `\`.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 impl Json {
     /// An empty writer with `capacity` bytes reserved, positioned inside a fresh top-level object.
     pub(super) fn object(capacity: usize) -> Self {
@@ -58,8 +71,8 @@ impl Json {
     /// Writes `"key":` for a key known to need no escaping (all static OCSF attribute names).
     #[inline]
     pub(super) fn key(&mut self, key: &str) {
-        self.sep();
-        self.buf.push(b'"');
+        self.buf
+            .extend_from_slice(if self.comma { b",\"" } else { b"\"" });
         self.buf.extend_from_slice(key.as_bytes());
         self.buf.extend_from_slice(b"\":");
         self.comma = true;
@@ -229,7 +242,21 @@ impl Json {
     fn escape_body(&mut self, s: &str) {
         let bytes = s.as_bytes();
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            // Eight bytes at a time while there is nothing to escape (most text).
+            if let Some(chunk) = bytes.get(i..i + 8) {
+                let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([b'"'; 8]));
+                if !needs_escape(word) {
+                    i += 8;
+                    continue;
+                }
+            }
+            let b = bytes.get(i).copied().unwrap_or(b' ');
+            i += 1;
+            if !NEEDS_ESCAPE[usize::from(b)] {
+                continue;
+            }
             let esc: &[u8] = match b {
                 b'"' => b"\\\"",
                 b'\\' => b"\\\\",
@@ -238,11 +265,10 @@ impl Json {
                 b'\n' => b"\\n",
                 0x0c => b"\\f",
                 b'\r' => b"\\r",
-                0x00..=0x1f => b"",
-                _ => continue,
+                _ => b"",
             };
             self.buf
-                .extend_from_slice(bytes.get(start..i).unwrap_or(&[]));
+                .extend_from_slice(bytes.get(start..i - 1).unwrap_or(&[]));
             if esc.is_empty() {
                 self.buf.extend_from_slice(b"\\u00");
                 self.buf.push(HEX[usize::from(b >> 4)]);
@@ -250,11 +276,24 @@ impl Json {
             } else {
                 self.buf.extend_from_slice(esc);
             }
-            start = i + 1;
+            start = i;
         }
         self.buf
             .extend_from_slice(bytes.get(start..).unwrap_or(&[]));
     }
+}
+
+/// Whether any of the eight bytes of `word` is a control character, `"` or `\` (the classic
+/// "has a byte less than n" / "has a zero byte" bit tricks; exact, no false negatives).
+const fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let q = word ^ (ONES * b'"' as u64);
+    let quote = q.wrapping_sub(ONES) & !q & HIGH;
+    let bs = word ^ (ONES * b'\\' as u64);
+    let backslash = bs.wrapping_sub(ONES) & !bs & HIGH;
+    (control | quote | backslash) != 0
 }
 
 #[cfg(test)]
@@ -273,6 +312,21 @@ mod tests {
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+    }
+
+    #[test]
+    fn escapes_every_byte_at_every_position() {
+        for special in (0u8..0x20).chain([b'"', b'\\', b'/', 0x7f, b'a']) {
+            for pos in 0..20 {
+                let mut s = "abcdefghijklmnopqrst".to_owned().into_bytes();
+                s[pos] = special;
+                let text = String::from_utf8(s).unwrap() + "é日🦀 tail";
+                let mut w = Json::object(64);
+                w.str("k", &text);
+                let expected = serde_json::to_vec(&serde_json::json!({ "k": text })).unwrap();
+                assert_eq!(w.finish(), expected, "byte {special:#x} at {pos}");
+            }
+        }
     }
 
     #[test]
