@@ -131,13 +131,20 @@ fn listening(port: u16) -> bool {
     .is_ok()
 }
 
-fn wait_listening(service: &'static str, s: &Started, secs: u64) -> Result<(), LauncherError> {
+/// Waits until the child listens. Exit is seen through the child handle, not /proc: right
+/// after spawning, the child's cmdline is still the parent's until exec completes.
+fn wait_listening(
+    service: &'static str,
+    s: &Started,
+    child: &mut std::process::Child,
+    secs: u64,
+) -> Result<(), LauncherError> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
         if listening(s.port) {
             return Ok(());
         }
-        if !is_ours(s) {
+        if matches!(child.try_wait(), Ok(Some(_))) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -150,7 +157,7 @@ fn wait_listening(service: &'static str, s: &Started, secs: u64) -> Result<(), L
     })
 }
 
-fn spawn_detached(mut cmd: Command, log: &Path) -> Result<u32, LauncherError> {
+fn spawn_detached(mut cmd: Command, log: &Path) -> Result<std::process::Child, LauncherError> {
     use std::os::unix::process::CommandExt;
     let out = std::fs::File::create(log).map_err(io(format!("creating {}", log.display())))?;
     let err = out.try_clone().map_err(io("log file"))?;
@@ -162,7 +169,7 @@ fn spawn_detached(mut cmd: Command, log: &Path) -> Result<u32, LauncherError> {
         .process_group(0)
         .spawn()
         .map_err(io("spawning"))?;
-    Ok(child.id())
+    Ok(child)
 }
 
 /// Starts the broker and the registry unless they are already up; writes the state and env
@@ -183,7 +190,8 @@ pub fn up(dir: &StateDir, ports: Ports) -> Result<StackState, LauncherError> {
     }
     let tansu = find_tansu()?;
     let broker_log = dir.0.join("tansu.log");
-    let broker_pid = spawn_detached(tansu_command(&tansu, ports.broker), &broker_log)?;
+    let mut broker_child = spawn_detached(tansu_command(&tansu, ports.broker), &broker_log)?;
+    let broker_pid = broker_child.id();
     let broker = Started {
         pid: broker_pid,
         port: ports.broker,
@@ -198,7 +206,8 @@ pub fn up(dir: &StateDir, ports: Ports) -> Result<StackState, LauncherError> {
         .arg(format!("127.0.0.1:{}", ports.registry))
         .arg("--data")
         .arg(dir.0.join("registry.json"));
-    let registry_pid = spawn_detached(cmd, &registry_log)?;
+    let mut registry_child = spawn_detached(cmd, &registry_log)?;
+    let registry_pid = registry_child.id();
     let registry = Started {
         pid: registry_pid,
         port: ports.registry,
@@ -211,8 +220,8 @@ pub fn up(dir: &StateDir, ports: Ports) -> Result<StackState, LauncherError> {
         message: e.to_string(),
     })?;
     std::fs::write(dir.state_file(), text).map_err(io("writing state"))?;
-    wait_listening("broker", &state.broker, 30)?;
-    wait_listening("registry", &state.registry, 30)?;
+    wait_listening("broker", &state.broker, &mut broker_child, 30)?;
+    wait_listening("registry", &state.registry, &mut registry_child, 30)?;
     let env = format!(
         "export SECFLOW_BOOTSTRAP=127.0.0.1:{}\nexport SECFLOW_REGISTRY_URL=http://127.0.0.1:{}\n",
         state.broker.port, state.registry.port

@@ -10,7 +10,7 @@ use processors::event::{
 };
 use processors::intel::pattern::IocType;
 use processors::intel::store::{
-    Change, IndicatorStore, Match, StoreError, StoreOptions, StoredIndicator,
+    Change, IndexStats, IndicatorStore, Match, StoreError, StoreOptions, StoredIndicator,
 };
 
 const NOW: i64 = 1_750_000_000_000;
@@ -135,6 +135,16 @@ fn modified_indicator_removes_old_iocs() {
     assert!(ids(&s, IocType::Domain, "other.example").is_empty());
     assert_eq!(ids(&s, IocType::Domain, "v5.example"), [a]);
     assert_eq!(s.get(a).unwrap().unwrap().modified_ms, 5);
+    // Physically gone from the index, not just filtered out: a (v5.example), b (new.example).
+    assert_eq!(
+        s.verify().unwrap(),
+        IndexStats {
+            indicators: 2,
+            by_ioc_keys: 2,
+            cidr_keys: 0,
+            postings: 2
+        }
+    );
 }
 
 #[test]
@@ -220,6 +230,8 @@ fn delete_removes_indicator_and_iocs() {
     assert!(ids(&s, IocType::Sha256, &"a".repeat(64)).is_empty());
     assert_eq!(ids(&s, IocType::Md5, &"B".repeat(32)), ["indicator--b"]);
     assert_eq!(s.count(), 1);
+    let st = s.verify().unwrap();
+    assert_eq!((st.by_ioc_keys, st.cidr_keys, st.postings), (1, 0, 1));
 }
 
 #[test]
@@ -305,6 +317,8 @@ fn cidr_v4() {
     // Removing the only /25 withdraws that length; lookups stay right.
     s.apply(&[del("i--25")], &[]).unwrap();
     assert_eq!(ids(&s, IocType::Ipv4, "198.51.100.200"), ["i--24"]);
+    let st = s.verify().unwrap();
+    assert_eq!((st.by_ioc_keys, st.cidr_keys), (2, 4));
 
     // With the minimum at 0, /0 is indexed and contains every address.
     let dir0 = tempfile::tempdir().unwrap();
@@ -524,6 +538,7 @@ fn restart_keeps_data_and_offsets() {
     }
     let s = open(&dir);
     assert_eq!(s.count(), 2);
+    s.verify().unwrap();
     assert_eq!(
         s.offsets().unwrap(),
         BTreeMap::from([(-1, 3), (0, 101), (2, 7)])
@@ -1217,6 +1232,9 @@ fn precision_and_recall_1000_indicators_50000_events() {
     }
     let live = 1000 - (0..1000).filter(|i| i % 40 == 3).count();
     assert_eq!(s.count(), live as u64);
+    let st = s.verify().unwrap();
+    assert_eq!(st.indicators, live as u64);
+    assert_eq!(st.postings, live as u64);
 
     let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
     let mut planted_hits = 0;
@@ -1537,6 +1555,16 @@ fn randomised_against_brute_force_model() {
                 model.len() as u64,
                 "seed {seed} round {round}"
             );
+            let st = store.verify().unwrap();
+            let distinct: BTreeSet<String> = model
+                .values()
+                .flat_map(|i| i.iocs.iter().map(|(t, v)| canon(*t, v)))
+                .collect();
+            assert_eq!(
+                st.by_ioc_keys + st.cidr_keys,
+                distinct.len() as u64,
+                "seed {seed} round {round}"
+            );
             for _ in 0..200 {
                 let (t, v) = random_observed(&mut rng);
                 let now = NOW + rng.below(3) as i64 - 1;
@@ -1600,4 +1628,5 @@ fn concurrent_lookups_during_writes() {
     reader.join().unwrap();
     // After the writes, every /16 is visible.
     assert_eq!(ids(&s, IocType::Ipv4, "10.150.3.3"), ["i--150", "i--base"]);
+    assert_eq!(s.verify().unwrap().cidr_keys, 201);
 }
