@@ -189,6 +189,14 @@ async fn whole_sink_outage_opens_the_circuit_and_loses_nothing() {
     });
     let report = runner.await.unwrap();
     println!("outage: {report:?}, {before} delivered before the outage");
+    let got = hec.received_event_ids();
+    let missing: Vec<_> = ids.difference(&got).collect();
+    println!(
+        "sim stats: {:?}; missing {} ids: {:?}",
+        hec.stats(),
+        missing.len(),
+        missing.iter().take(20).collect::<Vec<_>>()
+    );
     assert!(before < n, "the outage must start mid-run");
     assert!(report.circuit_opened >= 1, "{report:?}");
     let via_tiers: u64 = report.to_tiers.values().sum();

@@ -28,16 +28,20 @@ impl Rng {
     }
 }
 
-/// The IOC of indicator `i`: 40% IPv4 addresses, 5% IPv4 networks (/16, /20, /24, /28), 5%
+/// The IOC of indicator `i`: 40% IPv4 addresses, 5% distinct IPv4 networks (/16, /20, /24,
+/// /28), 5%
 /// IPv6 (addresses and /48, /64), 25% domains, 10% URLs, 15% SHA-256.
 fn ioc(i: u64) -> (IocType, String) {
     let h = Rng(i).next();
     match i % 20 {
         0..=7 => (IocType::Ipv4, ipv4(i)),
         8 => {
-            let len = [16u32, 20, 24, 28][(h % 4) as usize];
-            let a = (i / 20) as u32;
-            let net = (0x6440_0000u32 | (a << 8)) & (u32::MAX << (32 - len));
+            // Distinct, non-overlapping networks: /16 in 128-176.x, /20 in 180-183.x, /24 in
+            // 184.0-48.x, /28 in 185.0-3.x.
+            let (len, base) =
+                [(16u32, 128u32), (20, 180), (24, 184), (28, 185)][((i / 20) % 4) as usize];
+            let a = (i / 80) as u32;
+            let net = (base << 24) + (a << (32 - len));
             (
                 IocType::Ipv4,
                 format!("{}/{len}", std::net::Ipv4Addr::from(net)),
@@ -67,7 +71,7 @@ fn ioc(i: u64) -> (IocType, String) {
 }
 
 fn ipv4(i: u64) -> String {
-    // Spread over 1.0.0.0 - 99.255.255.255 (no overlap with the networks in 100.64/10).
+    // Spread over 1.0.0.0 - 99.255.255.255 (no overlap with the networks).
     let v = 0x0100_0000u32 + (i as u32).wrapping_mul(2_654_435_761) % 0x6200_0000;
     std::net::Ipv4Addr::from(v).to_string()
 }
@@ -104,7 +108,7 @@ fn miss_value(i: u64) -> (IocType, String) {
     match t {
         IocType::Ipv4 => (
             t,
-            format!("172.{}.{}.{}", 16 + i % 16, (i >> 4) % 256, i % 251),
+            format!("198.{}.{}.{}", 18 + i % 2, (i >> 1) % 256, i % 251),
         ),
         IocType::Ipv6 => (t, format!("fd00::{:x}", i & 0xffff)),
         IocType::Domain => (t, format!("www.benign{i}.example")),
@@ -126,6 +130,14 @@ fn restore(dir: &std::path::Path, n: u64) -> Duration {
     let took = start.elapsed();
     assert_eq!(store.count(), n);
     took
+}
+
+/// `SECFLOW_BENCH_BLOCK_CACHE_MB` overrides the block cache of the RocksDB-only runs.
+fn block_cache_bytes() -> usize {
+    std::env::var("SECFLOW_BENCH_BLOCK_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(StoreOptions::default().block_cache_bytes, |mb| mb << 20)
 }
 
 fn main() {
