@@ -1326,7 +1326,7 @@ fn precision_and_recall_1000_indicators_50000_events() {
             .into_iter()
             .map(|m| m.indicator_id)
             .collect();
-        assert_eq!(ids, [id.clone()], "{slot:?} {value}");
+        assert_eq!(ids, std::slice::from_ref(id), "{slot:?} {value}");
     }
 }
 

@@ -299,22 +299,15 @@ pub async fn run(
                 }
                 // Backpressure: an open circuit pauses the whole consumer.
                 let state = lock(&shared.circuit).state(Instant::now());
+                // Backpressure: an open circuit stops this loop from taking records. Nothing is
+                // paused at the broker on purpose: librdkafka drops prefetched messages of a
+                // paused partition and resumes from its fetch position, which skipped records in
+                // testing. Not polling keeps them queued (bounded by queued.max.messages.kbytes),
+                // and the backlog stays in Kafka.
                 if state == CircuitState::Open && !circuit_paused {
-                    if let Ok(a) = consumer.assignment() {
-                        let _ = consumer.pause(&a);
-                    }
                     circuit_paused = true;
                     warn!(stage = %stage.name, reason = ?lock(&shared.circuit).last_reason, "circuit open: consumer paused");
                 } else if state == CircuitState::Closed && circuit_paused {
-                    if let Ok(a) = consumer.assignment() {
-                        let mut tpl = TopicPartitionList::new();
-                        for e in a.elements() {
-                            if !due_paused.contains_key(&(e.topic().to_string(), e.partition())) {
-                                tpl.add_partition(e.topic(), e.partition());
-                            }
-                        }
-                        let _ = consumer.resume(&tpl);
-                    }
                     circuit_paused = false;
                     info!(stage = %stage.name, "circuit closed: consumer resumed");
                 }

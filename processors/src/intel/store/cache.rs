@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Match;
 
-/// FxHash (the rustc hasher): fast for short keys; the keys are not attacker-chosen in a way
+/// FxHash (the rustc hasher) with a final avalanche: fast for short keys; the keys are not attacker-chosen in a way
 /// that matters (a collision flood only slows the cache down, the shards stay bounded).
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct FxHasher(u64);
@@ -42,7 +42,14 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The Fx step leaves the low bits poorly mixed (the hash table indexes by them): finish
+        // with the MurmurHash3 avalanche.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

@@ -55,9 +55,10 @@
 //! block. Any write that changes the table invalidates the front cache as a whole (writes come
 //! in batches, every few minutes in steady state).
 //!
-//! Measured with 1M indicators on one core (`benches/indicator_store.rs`): restore in batches of
-//! 10k in about 5 s; with a warm front cache about 2M hits/s and 7M misses/s; RocksDB alone
-//! (front cache off) about 0.2–0.3M hits/s and 0.8M misses/s with the hot blocks cached.
+//! Measured with 1M indicators on one core (`benches/indicator_store.rs`, 2-core VM): restore
+//! in batches of 10k in 4.5–5 s; with a warm front cache 1.3M hits/s and 7M misses/s; RocksDB
+//! alone (front cache off, hot blocks in the block cache) about 0.15M hits/s and 0.9M
+//! misses/s.
 //!
 //! The store is `Send + Sync`: share it with an `Arc`; lookups run concurrently, writes are
 //! serialised internally.
@@ -415,8 +416,9 @@ pub fn normalize_tlp(tlp: &str) -> Option<String> {
 enum Probe {
     /// An address: exact key, then one `cidr` key per prefix length in use.
     Ip(IpAddr),
-    /// A normalised domain: itself and its parents (none for an IP literal).
-    Domain(String),
+    /// A normalised domain, as its `by_ioc` key (tag + name): itself and its parents (none
+    /// for an IP literal).
+    Domain(Vec<u8>),
     /// One `by_ioc` key (URL, e-mail, hash).
     Exact(Vec<u8>),
 }
@@ -426,7 +428,7 @@ impl Probe {
     fn observed(t: IocType, value: &str) -> Option<Probe> {
         match t {
             IocType::Ipv4 | IocType::Ipv6 => parse_observed_ip(value).map(Probe::Ip),
-            IocType::Domain => normalize_domain(value).map(Probe::Domain),
+            IocType::Domain => normalize_domain(value).map(|d| Probe::domain(&d)),
             IocType::Url => normalize_url(value).map(|u| Probe::Exact(codec::text_key(t, &u))),
             IocType::Email => normalize_email(value).map(|e| Probe::Exact(codec::text_key(t, &e))),
             IocType::Md5 | IocType::Sha1 | IocType::Sha256 | IocType::Sha512 => {
@@ -445,17 +447,36 @@ impl Probe {
             .unwrap_or(v);
         match parse_observed_ip(unbracketed) {
             Some(ip) => Some(Probe::Ip(ip)),
-            None => normalize_domain(v).map(Probe::Domain),
+            None => normalize_domain(v).map(|d| Probe::domain(&d)),
         }
     }
 
-    /// The front-cache key. Distinct probes have distinct keys: the tag byte says the kind
-    /// (IPs 1/2, domain 3, others their own type code).
-    fn cache_key(&self) -> Vec<u8> {
+    /// The probe of a normalised domain.
+    fn domain(normalised: &str) -> Probe {
+        Probe::Domain(codec::text_key(IocType::Domain, normalised))
+    }
+
+    /// Calls `f` with the front-cache key (no allocation). Distinct probes have distinct keys:
+    /// the tag byte says the kind (IPs 1/2, domain 3, others their own type code).
+    fn with_cache_key<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
-            Probe::Ip(ip) => codec::ip_exact_key(*ip),
-            Probe::Domain(d) => codec::text_key(IocType::Domain, d),
-            Probe::Exact(k) => k.clone(),
+            Probe::Ip(ip) => {
+                let mut buf = [0u8; 17];
+                let n = match ip {
+                    IpAddr::V4(a) => {
+                        buf[0] = codec::ioc_code(IocType::Ipv4);
+                        buf[1..5].copy_from_slice(&a.octets());
+                        5
+                    }
+                    IpAddr::V6(a) => {
+                        buf[0] = codec::ioc_code(IocType::Ipv6);
+                        buf[1..17].copy_from_slice(&a.octets());
+                        17
+                    }
+                };
+                f(&buf[..n])
+            }
+            Probe::Domain(k) | Probe::Exact(k) => f(k),
         }
     }
 }
@@ -995,8 +1016,7 @@ impl IndicatorStore {
     /// Every match of a probe regardless of validity, through the front cache.
     fn candidates(&self, probe: &Probe) -> Result<Arc<[Match]>, StoreError> {
         let generation = self.generation.load(Ordering::Acquire);
-        let ckey = probe.cache_key();
-        if let Some(hit) = self.cache.get(&ckey, generation) {
+        if let Some(hit) = probe.with_cache_key(|k| self.cache.get(k, generation)) {
             return Ok(hit);
         }
         let mut keys: Vec<IndexKey> = Vec::new();
@@ -1013,11 +1033,16 @@ impl IndicatorStore {
                     });
                 }
             }
-            Probe::Domain(d) => {
+            Probe::Domain(k) => {
+                // The key is the tag byte and a `String`'s bytes: valid UTF-8 after the tag.
+                let d = k
+                    .get(1..)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .unwrap_or("");
                 if d.parse::<IpAddr>().is_ok() {
                     keys.push(IndexKey {
                         cf: IndexCf::ByIoc,
-                        key: codec::text_key(IocType::Domain, d),
+                        key: k.clone(),
                     });
                 } else {
                     for name in normalize::domain_and_parents(d) {
@@ -1070,7 +1095,7 @@ impl IndicatorStore {
                 && a.ioc_value == b.ioc_value
         });
         let out: Arc<[Match]> = out.into();
-        self.cache.insert(&ckey, generation, out.clone());
+        probe.with_cache_key(|k| self.cache.insert(k, generation, out.clone()));
         Ok(out)
     }
 
@@ -1131,7 +1156,7 @@ impl IndicatorStore {
                 let probe = match a.r#type.as_deref().map(str::to_ascii_uppercase).as_deref() {
                     Some("A" | "AAAA") => ip(&a.data),
                     Some("CNAME" | "DNAME" | "NS" | "PTR") => {
-                        normalize_domain(&a.data).map(Probe::Domain)
+                        normalize_domain(&a.data).map(|d| Probe::domain(&d))
                     }
                     Some(_) => None,
                     None => Probe::host(&a.data),
