@@ -150,7 +150,7 @@ fn event(k: u64, n: u64) -> SecurityEvent {
         sha256: Some(miss_value(k * 20 + 17).1),
         ..Default::default()
     });
-    if k % 10 == 0 {
+    if k.is_multiple_of(10) {
         let (t, v) = hit_value((k * 7919) % n);
         match t {
             IocType::Ipv4 | IocType::Ipv6 => {
@@ -252,6 +252,11 @@ fn main() {
     // Whole events: 1,000 network/DNS/HTTP/file events with 5 values each (src and dst IP,
     // DNS query, URL and its host, file SHA-256), one event in ten carrying a match.
     let events: Vec<SecurityEvent> = (0..1000u64).map(|k| event(k, n)).collect();
+    let matched = events
+        .iter()
+        .filter(|e| !store.match_event(e, NOW).unwrap().is_empty())
+        .count();
+    assert_eq!(matched, 100);
     let mut g = c.benchmark_group("match_event_front_cache");
     g.throughput(Throughput::Elements(events.len() as u64));
     g.bench_function("events", |b| {

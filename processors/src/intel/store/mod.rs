@@ -43,6 +43,10 @@
 //!   length, per algorithm (an MD5 never matches a SHA-1 indicator).
 //! - `valid_until` is checked on every lookup (`now_ms < valid_until`), never cached.
 //!
+//! A reported match always names an IOC of the indicator's current version that is indexed
+//! under exactly the probed key: an id left in a set by a bug or a damaged file yields no
+//! match rather than a wrong one. [`IndicatorStore::verify`] checks the whole index.
+//!
 //! # Memory and speed
 //!
 //! Memory is bounded by [`StoreOptions`] and the data size: one shared LRU block cache of data
@@ -55,10 +59,13 @@
 //! block. Any write that changes the table invalidates the front cache as a whole (writes come
 //! in batches, every few minutes in steady state).
 //!
-//! Measured with 1M indicators on one core (`benches/indicator_store.rs`, 2-core VM): restore
-//! in batches of 10k in 4.5–5 s; with a warm front cache 1.3M hits/s and 7M misses/s; RocksDB
-//! alone (front cache off, hot blocks in the block cache) about 0.15M hits/s and 0.9M
-//! misses/s.
+//! Measured with 1M indicators on one core (`benches/indicator_store.rs`, a shared 2-core VM,
+//! so ±30% between runs): restore in batches of 10k in 4.5–6.7 s, reopen 0.15 s; with a warm
+//! front cache 1.0–2.1M hits/s and 6–8M misses/s, `match_event` 0.8–1.0M events/s (five values
+//! each); RocksDB alone (front cache off) about 0.1M hits/s and 0.9M misses/s.
+//!
+//! An IOC shared by many indicators is one id set, rewritten whole when one of them changes:
+//! fine for the usual handful, costly for tens of thousands of indicators on one value.
 //!
 //! The store is `Send + Sync`: share it with an `Arc`; lookups run concurrently, writes are
 //! serialised internally.
@@ -795,7 +802,9 @@ impl IndicatorStore {
     ///   than the stored one is ignored ([`ApplyStats::stale`]); one with the same `modified`
     ///   is applied if it differs (so a corrected conversion takes effect), else counted as
     ///   [`ApplyStats::unchanged`].
-    /// - A delete removes the indicator and its IOCs.
+    /// - A delete removes the indicator and its IOCs. No tombstone is kept: an upsert that
+    ///   comes after the delete is applied whatever its `modified` (a compacted topic never
+    ///   carries an older version after a tombstone of the same key).
     /// - IOCs that cannot be indexed are kept with the indicator but reported in
     ///   [`ApplyStats::skipped_iocs`]; upserts with an invalid id are not applied
     ///   ([`ApplyStats::rejected`]).
@@ -936,15 +945,15 @@ impl IndicatorStore {
                 let Some((remove, add)) = edits.get(key) else {
                     continue;
                 };
-                for id in remove {
-                    if let Ok(i) = ids.binary_search_by(|x| x.as_str().cmp(id)) {
-                        ids.remove(i);
-                    }
+                // O((set + changes) log) even when many indicators share one IOC.
+                if !remove.is_empty() {
+                    let remove: BTreeSet<&str> = remove.iter().copied().collect();
+                    ids.retain(|x| !remove.contains(x.as_str()));
                 }
-                for id in add {
-                    if let Err(i) = ids.binary_search_by(|x| x.as_str().cmp(id)) {
-                        ids.insert(i, (*id).to_owned());
-                    }
+                if !add.is_empty() {
+                    ids.extend(add.iter().map(|id| (*id).to_owned()));
+                    ids.sort_unstable();
+                    ids.dedup();
                 }
                 let cidr_len =
                     (cf == IndexCf::Cidr && key.key.len() >= 2).then(|| (key.key[0], key.key[1]));
