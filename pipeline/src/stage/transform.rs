@@ -20,7 +20,7 @@ use super::{dlq_reason, group_id, RunLimits, Shutdown, StageError, TransientBack
 use crate::codec::CanonicalCodec;
 use crate::dead_letter::{DeadLetter, DlqReason, OriginalRecord};
 use crate::kafka::{self, KafkaSetupError};
-use crate::topology::{SecretRef, StageConfig, TopicRole, Topology, TransformStage};
+use crate::topology::{StageConfig, TopicRole, Topology, TransformStage};
 use processors::privacy::{CompiledPrivacy, PrivacyKeyRef};
 
 /// How long one transaction call may block.
@@ -152,14 +152,13 @@ pub async fn run(
     kafka::require_topics(&topology.kafka, &needed).await?;
 
     let codec = CanonicalCodec::new(&topology.schema_registry)?;
-    let privacy = CompiledPrivacy::new(&stage.privacy, |k: &PrivacyKeyRef| match k {
-        PrivacyKeyRef::Env(n) => SecretRef::Env(n.clone()).resolve(),
-        PrivacyKeyRef::File(p) => SecretRef::File(p.clone()).resolve(),
-    })
-    .map_err(|e| StageError::Sink {
-        stage: stage.name.clone(),
-        message: format!("privacy rules: {e}"),
-    })?;
+    let privacy =
+        CompiledPrivacy::new(&stage.privacy, |k: &PrivacyKeyRef| k.resolve()).map_err(|e| {
+            StageError::Sink {
+                stage: stage.name.clone(),
+                message: format!("privacy rules: {e}"),
+            }
+        })?;
     let cc = kafka::consumer_config(&topology.kafka, &stage.name, &group_id(&stage.name), false)?;
     let consumer: StreamConsumer = cc.create().map_err(KafkaSetupError::from)?;
     let producer = transactional_producer(topology, stage)?;

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 pub use model::*;
 pub use source::{render_path, PathStep, Position, PositionIndex};
 
-use processors::secret::Secret;
-
 /// One problem found in a topology file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -56,39 +54,6 @@ impl fmt::Display for TopologyError {
             write!(f, "{d}")?;
         }
         Ok(())
-    }
-}
-
-/// A secret reference that could not be resolved when a stage started.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// The environment variable is unset or not UTF-8.
-    #[error("secret environment variable `{0}` is not set")]
-    MissingEnv(String),
-    /// The secret file could not be read.
-    #[error("secret file {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-impl SecretRef {
-    /// Reads the secret now.
-    pub fn resolve(&self) -> Result<Secret, SecretError> {
-        match self {
-            SecretRef::Env(name) => std::env::var(name)
-                .map(Secret::new)
-                .map_err(|_| SecretError::MissingEnv(name.clone())),
-            SecretRef::File(path) => std::fs::read_to_string(path)
-                .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
-                .map_err(|source| SecretError::File {
-                    path: path.clone(),
-                    source,
-                }),
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use processors::secret::{SecretError, SecretSource as SecretRef};
 pub use processors::transform::Format;
 use serde::Deserialize;
 
@@ -103,41 +104,6 @@ pub enum SaslMechanism {
     /// `SCRAM-SHA-512`.
     #[serde(rename = "SCRAM-SHA-512")]
     ScramSha512,
-}
-
-/// A secret given by reference, never inline: `{env: NAME}` or `{file: PATH}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "SecretRefFields")]
-pub enum SecretRef {
-    /// Read from this environment variable when the stage starts.
-    Env(String),
-    /// Read from this file (trailing newline trimmed), e.g. a mounted Kubernetes secret.
-    File(PathBuf),
-}
-
-/// The YAML shape of a [`SecretRef`]: a mapping with exactly one of `env` or `file`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretRefFields {
-    #[serde(default)]
-    env: Option<String>,
-    #[serde(default)]
-    file: Option<PathBuf>,
-}
-
-impl TryFrom<SecretRefFields> for SecretRef {
-    type Error = String;
-
-    fn try_from(f: SecretRefFields) -> Result<Self, Self::Error> {
-        match (f.env, f.file) {
-            (Some(e), None) if !e.is_empty() => Ok(SecretRef::Env(e)),
-            (None, Some(p)) if !p.as_os_str().is_empty() => Ok(SecretRef::File(p)),
-            _ => Err(
-                "a secret is given by reference: `{env: NAME}` or `{file: PATH}`, exactly one"
-                    .to_string(),
-            ),
-        }
-    }
 }
 
 /// Where the schema registry is.

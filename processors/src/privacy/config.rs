@@ -4,8 +4,6 @@
 //! cannot read externally tagged enums written as maps), and the HMAC key is a secret reference
 //! with the same `{env: NAME}` / `{file: PATH}` shape as every other secret of a topology.
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
 /// Privacy rules of a topology, applied to every canonical event before it is transformed, so
@@ -104,41 +102,8 @@ pub struct ReplaceRule {
     pub with: String,
 }
 
-/// The HMAC key of a `hash` rule, given by reference, never inline: `{env: NAME}` or
-/// `{file: PATH}`. The caller (the pipeline) resolves it into a `processors::secret::Secret`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "PrivacyKeyRefFields")]
-pub enum PrivacyKeyRef {
-    /// Read from this environment variable when the stage starts.
-    Env(String),
-    /// Read from this file (trailing newline trimmed), e.g. a mounted Kubernetes secret.
-    File(PathBuf),
-}
-
-/// The YAML shape of a [`PrivacyKeyRef`]: a mapping with exactly one of `env` or `file`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrivacyKeyRefFields {
-    #[serde(default)]
-    env: Option<String>,
-    #[serde(default)]
-    file: Option<PathBuf>,
-}
-
-impl TryFrom<PrivacyKeyRefFields> for PrivacyKeyRef {
-    type Error = String;
-
-    fn try_from(f: PrivacyKeyRefFields) -> Result<Self, Self::Error> {
-        match (f.env, f.file) {
-            (Some(e), None) if !e.is_empty() => Ok(PrivacyKeyRef::Env(e)),
-            (None, Some(p)) if !p.as_os_str().is_empty() => Ok(PrivacyKeyRef::File(p)),
-            _ => Err(
-                "a secret is given by reference: `{env: NAME}` or `{file: PATH}`, exactly one"
-                    .to_string(),
-            ),
-        }
-    }
-}
+/// The HMAC key of a `hash` rule, by reference: `{env: NAME}` or `{file: PATH}`.
+pub use crate::secret::SecretSource as PrivacyKeyRef;
 
 impl PrivacyRule {
     /// The field path the rule applies to, as written.

@@ -45,12 +45,12 @@ pub mod webhook;
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
+pub use crate::secret::{SecretError, SecretSource};
 
 /// One record to deliver: the payload bytes and what the sink needs to know about them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -500,96 +500,6 @@ pub trait Sink: Send + Sync + fmt::Debug {
     }
 }
 
-/// Where a secret comes from, as written in a topology: `{env: NAME}` or `{file: PATH}`.
-///
-/// Sink configs hold this reference; the caller resolves it ([`SecretSource::resolve`]) and
-/// hands the [`Secret`] to the sink's constructor.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "SecretSourceFields")]
-pub enum SecretSource {
-    /// Read from this environment variable.
-    Env(String),
-    /// Read from this file (trailing newline trimmed), e.g. a mounted Kubernetes secret.
-    File(PathBuf),
-}
-
-/// The YAML shape of a [`SecretSource`]: a mapping with exactly one of `env` or `file`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretSourceFields {
-    #[serde(default)]
-    env: Option<String>,
-    #[serde(default)]
-    file: Option<PathBuf>,
-}
-
-impl TryFrom<SecretSourceFields> for SecretSource {
-    type Error = String;
-
-    fn try_from(f: SecretSourceFields) -> Result<Self, Self::Error> {
-        match (f.env, f.file) {
-            (Some(e), None) if !e.is_empty() => Ok(SecretSource::Env(e)),
-            (None, Some(p)) if !p.as_os_str().is_empty() => Ok(SecretSource::File(p)),
-            _ => Err(
-                "a secret is given by reference: `{env: NAME}` or `{file: PATH}`, exactly one"
-                    .to_string(),
-            ),
-        }
-    }
-}
-
-/// A secret reference could not be resolved. Never contains the secret's value.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// The environment variable is not set (or not Unicode).
-    #[error("environment variable {0} is not set")]
-    EnvMissing(String),
-    /// The file could not be read.
-    #[error("secret file {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The value is empty.
-    #[error("secret {0} is empty")]
-    Empty(String),
-}
-
-impl SecretSource {
-    /// Reads the secret from the environment or the file (one trailing `\n`/`\r\n` trimmed).
-    ///
-    /// # Errors
-    /// [`SecretError`] when the variable is unset, the file unreadable, or the value empty.
-    pub fn resolve(&self) -> Result<Secret, SecretError> {
-        let (value, what) = match self {
-            SecretSource::Env(name) => (
-                std::env::var(name).map_err(|_| SecretError::EnvMissing(name.clone()))?,
-                format!("env {name}"),
-            ),
-            SecretSource::File(path) => {
-                let mut text =
-                    std::fs::read_to_string(path).map_err(|source| SecretError::File {
-                        path: path.clone(),
-                        source,
-                    })?;
-                if text.ends_with('\n') {
-                    text.pop();
-                    if text.ends_with('\r') {
-                        text.pop();
-                    }
-                }
-                (text, format!("file {}", path.display()))
-            }
-        };
-        if value.is_empty() {
-            return Err(SecretError::Empty(what));
-        }
-        Ok(Secret::new(value))
-    }
-}
-
 /// `username` + `password` (by reference) for HTTP basic auth.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -742,24 +652,6 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<SecretSource>(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn secret_source_resolves_files_and_reports_missing_env() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("token");
-        std::fs::write(&path, "s3cr3t\n").unwrap();
-        let secret = SecretSource::File(path.clone()).resolve().unwrap();
-        assert_eq!(secret.expose(), "s3cr3t");
-        std::fs::write(&path, "\n").unwrap();
-        assert!(matches!(
-            SecretSource::File(path).resolve(),
-            Err(SecretError::Empty(_))
-        ));
-        let err = SecretSource::Env("SECFLOW_TEST_SURELY_UNSET_VAR".into())
-            .resolve()
-            .unwrap_err();
-        assert!(err.to_string().contains("SECFLOW_TEST_SURELY_UNSET_VAR"));
     }
 
     #[test]

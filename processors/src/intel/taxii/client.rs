@@ -10,9 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::{
-    AuthConfig, CollectionConfig, Credentials, SecretSourceError, TaxiiServerConfig,
-};
+use super::config::{AuthConfig, CollectionConfig, Credentials, SecretError, TaxiiServerConfig};
 use super::poll::CollectionPoll;
 use crate::intel::indicator::IndicatorSource;
 use crate::secret::Secret;
@@ -39,7 +37,7 @@ pub enum TaxiiError {
     Config(String),
     /// A referenced secret could not be read.
     #[error("TAXII credentials: {0}")]
-    Secret(#[from] SecretSourceError),
+    Secret(#[from] SecretError),
     /// No HTTP response: DNS, connection refused, TLS handshake or certificate verification,
     /// connection reset.
     #[error("{url}: {message}")]

@@ -22,83 +22,7 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
-/// Where a secret comes from: `{env: NAME}` or `{file: PATH}` (a mapping with exactly one key).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "SecretSourceFields")]
-pub enum SecretSource {
-    /// The value of an environment variable.
-    Env(String),
-    /// The content of a file, without the trailing line break.
-    File(PathBuf),
-}
-
-/// The YAML shape of a [`SecretSource`] (serde_yaml_ng cannot read an externally tagged enum
-/// from a mapping, hence this struct and `try_from`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretSourceFields {
-    #[serde(default)]
-    env: Option<String>,
-    #[serde(default)]
-    file: Option<PathBuf>,
-}
-
-impl TryFrom<SecretSourceFields> for SecretSource {
-    type Error = String;
-
-    fn try_from(f: SecretSourceFields) -> Result<Self, Self::Error> {
-        match (f.env, f.file) {
-            (Some(e), None) if !e.is_empty() => Ok(SecretSource::Env(e)),
-            (None, Some(p)) if !p.as_os_str().is_empty() => Ok(SecretSource::File(p)),
-            _ => Err(
-                "a secret is given by reference: `{env: NAME}` or `{file: PATH}`, exactly one"
-                    .to_string(),
-            ),
-        }
-    }
-}
-
-/// Why a secret could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretSourceError {
-    /// The environment variable is not set, empty or not UTF-8.
-    #[error("environment variable {0} is not set (or is empty or not UTF-8)")]
-    Env(String),
-    /// The file cannot be read or is empty.
-    #[error("secret file {path}: {reason}")]
-    File {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl SecretSource {
-    /// Reads the secret now. A file's trailing `\n` / `\r\n` is removed; an empty value is an
-    /// error.
-    pub fn resolve(&self) -> Result<Secret, SecretSourceError> {
-        match self {
-            SecretSource::Env(name) => match std::env::var(name) {
-                Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
-                _ => Err(SecretSourceError::Env(name.clone())),
-            },
-            SecretSource::File(path) => {
-                let err = |reason: String| SecretSourceError::File {
-                    path: path.display().to_string(),
-                    reason,
-                };
-                let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-                let value = text.strip_suffix('\n').unwrap_or(&text);
-                let value = value.strip_suffix('\r').unwrap_or(value);
-                if value.is_empty() {
-                    return Err(err("empty".to_string()));
-                }
-                Ok(Secret::new(value))
-            }
-        }
-    }
-}
+pub use crate::secret::{SecretError, SecretSource};
 
 /// HTTP basic authentication.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -204,7 +128,7 @@ impl Credentials {
 
 impl AuthConfig {
     /// Reads the referenced secret.
-    pub fn resolve(&self) -> Result<Credentials, SecretSourceError> {
+    pub fn resolve(&self) -> Result<Credentials, SecretError> {
         Ok(match self {
             AuthConfig::Basic(b) => Credentials::Basic {
                 username: b.username.clone(),
@@ -363,7 +287,7 @@ collections:
         );
         assert_eq!(
             c.auth.unwrap().resolve(),
-            Err(SecretSourceError::Env("TAXII_TEST_PASSWORD_UNSET".into()))
+            Err(SecretError::Env("TAXII_TEST_PASSWORD_UNSET".into()))
         );
 
         let bearer: AuthConfig = serde_yaml_ng::from_str("bearer: {token: {file: /t}}").unwrap();

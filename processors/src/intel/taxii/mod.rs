@@ -57,6 +57,6 @@ pub use client::{
 };
 pub use config::{
     ApiKeyAuthConfig, AuthConfig, BasicAuthConfig, BearerAuthConfig, CollectionConfig, Credentials,
-    SecretSource, SecretSourceError, TaxiiServerConfig,
+    SecretError, SecretSource, TaxiiServerConfig,
 };
 pub use poll::{CheckpointRecord, CollectionPoll, PollPage};
