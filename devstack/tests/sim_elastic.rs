@@ -11,52 +11,16 @@ use devstack::sim::{
 use processors::secret::Secret;
 use processors::sink::elasticsearch::{ElasticsearchConfig, ElasticsearchSink};
 use processors::sink::{
-    Classification, Credentials, HttpRequest, HttpResponse, Outcome, PayloadFormat, RetryAfter,
-    Sink, SinkRecord, TransportError, TransportErrorKind,
+    Classification, Credentials, Outcome, PayloadFormat, RetryAfter, Sink, SinkRecord,
 };
 
 const API_KEY: &str = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
 
-async fn send(client: &reqwest::Client, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
-    let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap();
-    let mut rb = client.request(method, &req.url).body(req.body.clone());
-    for (n, v) in &req.headers {
-        rb = rb.header(n, v);
-    }
-    let resp = rb.send().await.map_err(transport)?;
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let body = resp.bytes().await.map_err(transport)?.to_vec();
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn transport(e: reqwest::Error) -> TransportError {
-    let kind = if e.is_connect() {
-        TransportErrorKind::Connect
-    } else if e.is_timeout() {
-        TransportErrorKind::Timeout
-    } else {
-        TransportErrorKind::Closed
-    };
-    TransportError {
-        kind,
-        message: format!("{e:?}"),
-    }
-}
+/// The delivery engine's own HTTP executor, so these tests send exactly what a sink stage sends.
+use pipeline::delivery::http::send;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    pipeline::delivery::http::client(Duration::from_secs(5)).unwrap()
 }
 
 fn records(prefix: &str, n: usize) -> Vec<SinkRecord> {

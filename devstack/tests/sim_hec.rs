@@ -9,52 +9,16 @@ use devstack::sim::{DropMode, Faults, HecSimConfig, SimConfig, SimKind, SimServe
 use processors::secret::Secret;
 use processors::sink::splunk_hec::{HecConfig, SplunkHecSink};
 use processors::sink::{
-    AckToken, HttpRequest, HttpResponse, Outcome, PayloadFormat, RetryAfter, Sink, SinkRecord,
-    TransportError, TransportErrorKind,
+    AckToken, HttpRequest, Outcome, PayloadFormat, RetryAfter, Sink, SinkRecord,
 };
 
 const TOKEN: &str = "11111111-2222-3333-4444-555555555555";
 
-async fn send(client: &reqwest::Client, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
-    let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap();
-    let mut rb = client.request(method, &req.url).body(req.body.clone());
-    for (n, v) in &req.headers {
-        rb = rb.header(n, v);
-    }
-    let resp = rb.send().await.map_err(transport)?;
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let body = resp.bytes().await.map_err(transport)?.to_vec();
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn transport(e: reqwest::Error) -> TransportError {
-    let kind = if e.is_connect() {
-        TransportErrorKind::Connect
-    } else if e.is_timeout() {
-        TransportErrorKind::Timeout
-    } else {
-        TransportErrorKind::Closed
-    };
-    TransportError {
-        kind,
-        message: format!("{e:?}"),
-    }
-}
+/// The delivery engine's own HTTP executor, so these tests send exactly what a sink stage sends.
+use pipeline::delivery::http::send;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    pipeline::delivery::http::client(Duration::from_secs(5)).unwrap()
 }
 
 fn records(prefix: &str, n: usize) -> Vec<SinkRecord> {
