@@ -23,10 +23,20 @@ fn devstack(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Runs `down` on drop, so a failing assertion does not leave the stack running.
+struct Down(std::path::PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = devstack(&self.0, &["down"]);
+    }
+}
+
 #[tokio::test]
 async fn up_status_down() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("stack");
+    let _cleanup = Down(state.clone());
     let (bp, rp) = (free_port().unwrap(), free_port().unwrap());
     let (ok, out) = devstack(
         &state,

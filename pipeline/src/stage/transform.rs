@@ -343,7 +343,12 @@ pub async fn run(
                     }
                     let delay = attempt.next_delay();
                     warn!(stage = %stage.name, error = %e, ?delay, "transaction aborted, retrying the batch");
-                    tokio::time::sleep(delay).await;
+                    // A stop request wins over retrying: the aborted batch is not committed, so
+                    // the next run reads it again.
+                    tokio::select! {
+                        _ = &mut shutdown => break 'outer,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                 }
             }
         }
