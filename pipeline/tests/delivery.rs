@@ -46,6 +46,21 @@ async fn run_sink(t: &Topology, name: &str, idle_secs: u64) -> SinkReport {
         .unwrap()
 }
 
+/// A HEC simulator, its token in a secret file, and a test stack whose topology has one HEC
+/// sink stage `splunk` reading the ECS topic. `settings` are extra stage lines (YAML, each
+/// indented four spaces and ending in a newline); `acks` the `indexer_acks` mapping's body.
+async fn hec_env(settings: &str, acks: &str) -> (SimServer, tempfile::TempDir, common::Env) {
+    let hec = sim(SimKind::Hec(HecSimConfig::new(TOKEN))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(dir.path(), "token", TOKEN);
+    let stages = format!(
+        "  - type: sink\n    name: splunk\n    input: ecs\n{settings}    sink:\n      kind: splunk_hec\n      endpoint: {}\n      token: {{file: {token}}}\n      indexer_acks: {{{acks}}}\n",
+        hec.url()
+    );
+    let env = common::env(&stages).await;
+    (hec, dir, env)
+}
+
 /// HMAC-SHA256 written out from RFC 2104 on top of plain SHA-256, independent of the `hmac`
 /// crate the sink uses.
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
@@ -156,14 +171,7 @@ async fn healthy_delivery_to_hec_elastic_and_signed_webhook() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn whole_sink_outage_opens_the_circuit_and_loses_nothing() {
-    let hec = sim(SimKind::Hec(HecSimConfig::new(TOKEN))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = secret_file(dir.path(), "token", TOKEN);
-    let stages = format!(
-        "  - type: sink\n    name: splunk\n    input: ecs\n    batch: {{max_events: 100}}\n    max_in_flight: 1\n    circuit: {{failure_threshold: 3, open_ms: 1000}}\n    retry: {{max_attempts: 3, initial_backoff_ms: 50, max_backoff_ms: 500}}\n    tiers: [1s]\n    sink:\n      kind: splunk_hec\n      endpoint: {}\n      token: {{file: {token}}}\n      indexer_acks: {{poll_interval_ms: 100}}\n",
-        hec.url()
-    );
-    let env = common::env(&stages).await;
+    let (hec, _secrets, env) = hec_env("    batch: {max_events: 100}\n    max_in_flight: 1\n    circuit: {failure_threshold: 3, open_ms: 1000}\n    retry: {max_attempts: 3, initial_backoff_ms: 50, max_backoff_ms: 500}\n    tiers: [1s]\n", "poll_interval_ms: 100").await;
     let t = env.topology.clone();
     let n = 10_000;
     let ids: BTreeSet<String> = common::produce_ecs(&t, &common::generated_events(n))
@@ -417,14 +425,11 @@ async fn bulk_item_failures_go_through_tiers_and_dlq_and_replay_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn withheld_hec_acks_are_resent_not_dropped() {
-    let hec = sim(SimKind::Hec(HecSimConfig::new(TOKEN))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = secret_file(dir.path(), "token", TOKEN);
-    let stages = format!(
-        "  - type: sink\n    name: splunk\n    input: ecs\n    batch: {{max_events: 100}}\n    sink:\n      kind: splunk_hec\n      endpoint: {}\n      token: {{file: {token}}}\n      indexer_acks: {{poll_interval_ms: 100, timeout_ms: 1500}}\n",
-        hec.url()
-    );
-    let env = common::env(&stages).await;
+    let (hec, _secrets, env) = hec_env(
+        "    batch: {max_events: 100}\n",
+        "poll_interval_ms: 100, timeout_ms: 1500",
+    )
+    .await;
     let t = env.topology.clone();
     let ids: BTreeSet<String> = common::produce_ecs(&t, &common::generated_events(1_000))
         .await
@@ -461,18 +466,12 @@ impl Drop for Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "tansu 0.6.0's group coordinator does not hand a SIGKILLed member's partitions to its replacement (it assigns 0 partitions, or rebalances every session timeout with static membership); see issue 4"]
 async fn sink_killed_twice_under_load_loses_nothing() {
-    let hec = sim(SimKind::Hec(HecSimConfig::new(TOKEN))).await;
+    let (hec, _secrets, env) =
+        hec_env("    batch: {max_events: 100}\n", "poll_interval_ms: 50").await;
     hec.set_faults(Faults {
         latency_ms: 30,
         ..Faults::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let token = secret_file(dir.path(), "token", TOKEN);
-    let stages = format!(
-        "  - type: sink\n    name: splunk\n    input: ecs\n    batch: {{max_events: 100}}\n    sink:\n      kind: splunk_hec\n      endpoint: {}\n      token: {{file: {token}}}\n      indexer_acks: {{poll_interval_ms: 50}}\n",
-        hec.url()
-    );
-    let env = common::env(&stages).await;
     let ids: BTreeSet<String> =
         common::produce_ecs(&env.topology, &common::generated_events(8_000))
             .await
