@@ -128,18 +128,23 @@ pub fn framed_schema_id(bytes: &[u8]) -> Result<u32, DecodeError> {
     }
 }
 
+/// The registry client settings of `cfg` (URL, timeout, basic auth), shared by every codec.
+pub fn registry_settings(cfg: &SchemaRegistryConfig) -> Result<SrSettings, CodecSetupError> {
+    let mut builder = SrSettings::new_builder(cfg.url.trim_end_matches('/').to_string());
+    builder.set_timeout(Duration::from_secs(10)).no_proxy();
+    let password = cfg.password.as_ref().map(|p| p.resolve()).transpose()?;
+    if let Some(user) = &cfg.username {
+        builder.set_basic_authorization(user, password.as_ref().map(|p| p.expose()));
+    }
+    builder
+        .build()
+        .map_err(|e| CodecSetupError::Client(e.to_string()))
+}
+
 impl CanonicalCodec {
     /// A codec for the registry in `cfg`.
     pub fn new(cfg: &SchemaRegistryConfig) -> Result<Self, CodecSetupError> {
-        let mut builder = SrSettings::new_builder(cfg.url.trim_end_matches('/').to_string());
-        builder.set_timeout(Duration::from_secs(10)).no_proxy();
-        let password = cfg.password.as_ref().map(|p| p.resolve()).transpose()?;
-        if let Some(user) = &cfg.username {
-            builder.set_basic_authorization(user, password.as_ref().map(|p| p.expose()));
-        }
-        let settings = builder
-            .build()
-            .map_err(|e| CodecSetupError::Client(e.to_string()))?;
+        let settings = registry_settings(cfg)?;
         Ok(Self {
             encoder: AvroEncoder::new(settings.clone()),
             decoder: AvroDecoder::new(settings),

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod dead_letter;
 pub mod delivery;
 pub mod dlq_tool;
+pub mod intel;
 pub mod kafka;
 pub mod produce;
 pub mod stage;

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use pipeline::kafka::{self, TopicOutcome};
 use pipeline::produce::{self, KeyField, ProduceOptions};
-use pipeline::stage::{self, tap, transform};
+use pipeline::stage::{self, enrich, intel_poll, tap, transform};
 use pipeline::topology::{self, LoadedTopology, StageConfig, TopicRole};
 use processors::event::SecurityEvent;
 use processors::transform::Format;
@@ -191,6 +191,20 @@ enum IntelCommand {
         /// A pattern, or `-` to read one pattern per stdin line.
         pattern: String,
     },
+    /// Poll the TAXII collections of the topology's `intel_poll` stages: new indicators to the
+    /// indicator topic, the rest to the review topic, then the checkpoints. Exit 1 when a
+    /// collection failed (`--once`).
+    Poll {
+        /// Topology YAML.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Poll every collection once and stop (default: poll every `interval_secs`).
+        #[arg(long)]
+        once: bool,
+        /// Only this `intel_poll` stage (default: all of them).
+        #[arg(long)]
+        stage: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -336,6 +350,11 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Dlq { command } => dlq(command).await,
         Command::Intel { command } => match command {
             IntelCommand::Pattern { pattern } => intel_pattern(&pattern).await,
+            IntelCommand::Poll {
+                topology,
+                once,
+                stage,
+            } => intel_poll(&topology, once, stage.as_deref()).await,
         },
         Command::Transform { to, input } => transform_lines(to.into(), &input).await,
         Command::Run {
@@ -478,6 +497,35 @@ async fn run_stages(
                     for (k, v) in &r.to_tiers {
                         text.push_str(&format!("  to {k:<29} {v}\n"));
                     }
+                    for (k, v) in &r.dead_lettered {
+                        text.push_str(&format!("  dlq {k:<28} {v}\n"));
+                    }
+                    Ok(text)
+                }
+                StageConfig::IntelPoll(ip) => {
+                    // A run with limits (demo, tests) polls once; otherwise on the interval.
+                    let mode = if limits.max_records.is_some() || limits.idle_exit.is_some() {
+                        intel_poll::PollMode::Once
+                    } else {
+                        intel_poll::PollMode::Forever
+                    };
+                    let report = intel_poll::run(&t, &ip, mode, shutdown).await?;
+                    Ok(poll_summary(&ip.name, &report))
+                }
+                StageConfig::Enrich(en) => {
+                    let r = enrich::run(&t, &en, limits, shutdown).await?;
+                    let mut text = format!(
+                        "stage {}: {} records, {} written, {} with matches ({} enrichments), {} dead-lettered; indicator table: {} indicators, {} records read ({} undecodable)\n",
+                        en.name,
+                        r.records,
+                        r.written,
+                        r.matched_events,
+                        r.matches,
+                        r.dead_lettered.values().sum::<u64>(),
+                        r.indicators,
+                        r.indicator_records_read,
+                        r.undecodable_indicators
+                    );
                     for (k, v) in &r.dead_lettered {
                         text.push_str(&format!("  dlq {k:<28} {v}\n"));
                     }
@@ -718,6 +766,81 @@ async fn intel_pattern(pattern: &str) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Text summary of a poll run, one line per collection.
+fn poll_summary(stage: &str, r: &intel_poll::PollReport) -> String {
+    let mut text = format!(
+        "stage {stage}: {} polls, {} objects, {} indicators, {} tombstones, {} to review, {} duplicates, {} errors\n",
+        r.polls,
+        r.total(|c| c.objects),
+        r.total(|c| c.published),
+        r.total(|c| c.tombstones),
+        r.total(|c| c.reviews),
+        r.total(|c| c.duplicates),
+        r.errors().len()
+    );
+    for (key, c) in &r.collections {
+        text.push_str(&format!(
+            "  {key}: {} pages, {} objects, {} indicators, {} tombstones, {} to review, checkpoint {}\n",
+            c.pages,
+            c.objects,
+            c.published,
+            c.tombstones,
+            c.reviews,
+            c.checkpoint.as_deref().unwrap_or("-")
+        ));
+        for e in &c.errors {
+            text.push_str(&format!("    error: {e}\n"));
+        }
+    }
+    text
+}
+
+/// `secflow intel poll`: runs the topology's `intel_poll` stages (once, or on their interval).
+async fn intel_poll(file: &Path, once: bool, only: Option<&str>) -> Result<ExitCode> {
+    let t = load(file)?.topology;
+    let stages: Vec<_> = t
+        .stages
+        .iter()
+        .filter_map(|s| match s {
+            StageConfig::IntelPoll(ip) if only.is_none_or(|n| n == ip.name) => Some(ip.clone()),
+            _ => None,
+        })
+        .collect();
+    if stages.is_empty() {
+        match only {
+            Some(name) => bail!("{}: no intel_poll stage named `{name}`", file.display()),
+            None => bail!("{}: no intel_poll stage", file.display()),
+        }
+    }
+    let mode = if once {
+        intel_poll::PollMode::Once
+    } else {
+        intel_poll::PollMode::Forever
+    };
+    let stop = shutdown_signal();
+    let mut failed = false;
+    let mut tasks = tokio::task::JoinSet::new();
+    for ip in stages {
+        let t = t.clone();
+        let shutdown = stage_shutdown(&stop);
+        tasks.spawn(async move {
+            let report = intel_poll::run(&t, &ip, mode, shutdown).await;
+            (ip.name, report)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (name, report) = joined.context("intel poll task")?;
+        let report = report.with_context(|| format!("stage {name}"))?;
+        failed |= !report.errors().is_empty();
+        print!("{}", poll_summary(&name, &report));
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -2,6 +2,8 @@
 //! group, stores an offset only once a record is finished (processed, or acknowledged in the
 //! stage DLQ), and checks at start that every topic it touches exists.
 
+pub mod enrich;
+pub mod intel_poll;
 pub mod tap;
 pub mod transform;
 
@@ -24,6 +26,14 @@ pub enum StageError {
     /// A sink could not be set up.
     #[error("stage {stage}: {message}")]
     Sink {
+        /// The stage.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// The threat-intel stages: the indicator table could not be opened, written or read.
+    #[error("stage {stage}: {message}")]
+    Intel {
         /// The stage.
         stage: String,
         /// Why.

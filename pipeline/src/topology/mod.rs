@@ -186,7 +186,8 @@ impl Topology {
         let name = match stage {
             StageConfig::Tap(t) => t.dlq_topic.clone(),
             StageConfig::Transform(t) => t.dlq_topic.clone(),
-            StageConfig::Sink(_) => None,
+            StageConfig::Enrich(t) => t.dlq_topic.clone(),
+            StageConfig::Sink(_) | StageConfig::IntelPoll(_) => None,
         }
         .unwrap_or_else(|| format!("{}.dlq", stage.name()));
         let partitions = self.topics.resolved(TopicRole::Canonical).partitions;
@@ -207,7 +208,11 @@ impl Topology {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let roles = TopicRole::ALL.iter().map(|r| self.topics.resolved(*r));
-        let dlqs = self.stages.iter().map(|s| self.stage_dlq(s));
+        let dlqs = self
+            .stages
+            .iter()
+            .filter(|s| s.has_dlq())
+            .map(|s| self.stage_dlq(s));
         let tiers = self.stages.iter().flat_map(|s| self.sink_tier_topics(s));
         for t in roles.chain(dlqs).chain(tiers) {
             if seen.insert(t.name.clone()) {
@@ -423,13 +428,15 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
             problems.push((at("name"), format!("stage name `{name}` is used twice")));
         }
         let dlq = t.stage_dlq(stage);
-        if !valid_topic_name(&dlq.name) {
+        if !stage.has_dlq() {
+            // No dead-letter topic to check.
+        } else if !valid_topic_name(&dlq.name) {
             problems.push((
                 at("dlq_topic"),
                 format!("`{}` is not a valid Kafka topic name", dlq.name),
             ));
         }
-        if names.contains(&dlq.name) {
+        if stage.has_dlq() && names.contains(&dlq.name) {
             problems.push((
                 at("dlq_topic"),
                 format!(
@@ -496,6 +503,35 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
                     problems.push((vec![key("stages"), PathStep::Index(i), key("sink")], e));
                 }
             }
+            StageConfig::IntelPoll(ip) => validate_intel_poll(ip, i, &mut problems),
+            StageConfig::Enrich(en) => {
+                if en.input != TopicRole::Canonical {
+                    problems.push((
+                        at("input"),
+                        "an enrich stage reads canonical events: `canonical`".to_string(),
+                    ));
+                }
+                if en.max_batch == 0 {
+                    problems.push((at("max_batch"), "must be at least 1".to_string()));
+                }
+                let store_at =
+                    |field: &str| vec![key("stages"), PathStep::Index(i), key("store"), key(field)];
+                if en.store.path.as_os_str().is_empty() {
+                    problems.push((store_at("path"), "must not be empty".to_string()));
+                }
+                if en.store.block_cache_mb == 0 || en.store.write_buffer_mb == 0 {
+                    problems.push((
+                        store_at("block_cache_mb"),
+                        "block_cache_mb and write_buffer_mb must be at least 1".to_string(),
+                    ));
+                }
+                if en.store.min_prefix_v4 > 32 {
+                    problems.push((store_at("min_prefix_v4"), "at most 32".to_string()));
+                }
+                if en.store.min_prefix_v6 > 128 {
+                    problems.push((store_at("min_prefix_v6"), "at most 128".to_string()));
+                }
+            }
             StageConfig::Transform(tr) => {
                 if !matches!(tr.input, TopicRole::Canonical | TopicRole::Enriched) {
                     problems.push((
@@ -527,6 +563,93 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
         }
     }
     problems
+}
+
+/// Checks of an `intel_poll` stage (the TAXII client checks the rest when it starts: secrets,
+/// CA files, API root URLs).
+fn validate_intel_poll(ip: &IntelPollStage, i: usize, problems: &mut Vec<(Vec<PathStep>, String)>) {
+    let at = |field: &str| vec![key("stages"), PathStep::Index(i), key(field)];
+    if ip.interval_secs == 0 {
+        problems.push((at("interval_secs"), "must be at least 1".to_string()));
+    }
+    if ip.max_attempts == 0 {
+        problems.push((at("max_attempts"), "must be at least 1".to_string()));
+    }
+    if ip.servers.is_empty() {
+        problems.push((at("servers"), "name at least one TAXII server".to_string()));
+    }
+    let mut server_names = HashSet::new();
+    for (j, server) in ip.servers.iter().enumerate() {
+        let at = |field: &str| {
+            vec![
+                key("stages"),
+                PathStep::Index(i),
+                key("servers"),
+                PathStep::Index(j),
+                key(field),
+            ]
+        };
+        if server.name.trim().is_empty() || server.name.contains('|') {
+            problems.push((
+                at("name"),
+                "must not be empty nor contain `|` (it is part of the checkpoint key)".to_string(),
+            ));
+        }
+        if !server_names.insert(server.name.clone()) {
+            problems.push((
+                at("name"),
+                format!("server name `{}` is used twice", server.name),
+            ));
+        }
+        let url = server.url.trim();
+        if url.starts_with("http://") {
+            if !server.allow_http {
+                problems.push((
+                    at("url"),
+                    format!("`{url}` is plain http: use https, or set allow_http for a local test server"),
+                ));
+            }
+        } else if !url.starts_with("https://") {
+            problems.push((at("url"), format!("`{url}` is not an http(s) URL")));
+        }
+        if server.page_size == 0 {
+            problems.push((at("page_size"), "must be at least 1".to_string()));
+        }
+        if server.collections.is_empty() {
+            problems.push((
+                at("collections"),
+                "name at least one collection".to_string(),
+            ));
+        }
+        let mut ids = HashSet::new();
+        for (k, c) in server.collections.iter().enumerate() {
+            let at = |field: &str| {
+                vec![
+                    key("stages"),
+                    PathStep::Index(i),
+                    key("servers"),
+                    PathStep::Index(j),
+                    key("collections"),
+                    PathStep::Index(k),
+                    key(field),
+                ]
+            };
+            if c.id.trim().is_empty() {
+                problems.push((at("id"), "must not be empty".to_string()));
+            }
+            if !ids.insert((c.api_root.clone(), c.id.clone())) {
+                problems.push((at("id"), format!("collection `{}` is listed twice", c.id)));
+            }
+            if let Some(after) = &c.added_after {
+                if chrono::DateTime::parse_from_rfc3339(after.trim()).is_err() {
+                    problems.push((
+                        at("added_after"),
+                        format!("`{after}` is not an RFC 3339 timestamp"),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use processors::intel::taxii::TaxiiServerConfig;
 pub use processors::secret::{SecretError, SecretSource as SecretRef};
 pub use processors::transform::Format;
 use serde::Deserialize;
@@ -192,6 +193,18 @@ pub enum StageConfig {
     /// Delivers a topic to a SIEM/SOAR sink: batching, in-process retries, a circuit breaker,
     /// retry-topic tiers and a dead-letter topic (consumer group `secflow.sink.<name>`).
     Sink(Box<SinkStage>),
+    /// Polls TAXII 2.1 collections on an interval and publishes their STIX indicators: atomic
+    /// IOCs to the compacted `indicators` topic (Avro, key = STIX id; tombstones for revoked
+    /// and expired ones), the rest to `review` with the reason; then the collection's
+    /// checkpoint to `checkpoints`, only after the indicator writes are acknowledged. Also
+    /// `secflow intel poll`. Has no dead-letter topic: nothing a feed sends is dropped.
+    IntelPoll(Box<IntelPollStage>),
+    /// Adds threat-intel matches to events: keeps the whole `indicators` topic in a local
+    /// RocksDB table (read from every partition by every instance, no consumer group, offsets
+    /// checkpointed in the table), and once it has caught up with the topic reads the input in
+    /// consumer group `secflow.stage.<name>`, appends the matches to `enrichments` and writes
+    /// to `enriched` (key and headers kept), at least once. Undecodable records go to the DLQ.
+    Enrich(Box<EnrichStage>),
 }
 
 impl StageConfig {
@@ -201,7 +214,14 @@ impl StageConfig {
             StageConfig::Tap(t) => &t.name,
             StageConfig::Transform(t) => &t.name,
             StageConfig::Sink(t) => &t.name,
+            StageConfig::IntelPoll(t) => &t.name,
+            StageConfig::Enrich(t) => &t.name,
         }
+    }
+
+    /// Whether the stage has a dead-letter topic (`intel_poll` has none).
+    pub fn has_dlq(&self) -> bool {
+        !matches!(self, StageConfig::IntelPoll(_))
     }
 }
 
@@ -250,6 +270,104 @@ pub struct TransformStage {
     /// `$SECFLOW_INSTANCE_ID`, else the host name.
     #[serde(default)]
     pub instance_id: Option<String>,
+}
+
+/// Settings of an `intel_poll` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelPollStage {
+    /// Unique stage name.
+    pub name: String,
+    /// Seconds from the start of one poll of every collection to the start of the next
+    /// (default 300). `secflow intel poll --once` polls once and stops.
+    #[serde(default = "default_poll_interval_secs")]
+    pub interval_secs: u64,
+    /// Attempts per TAXII request when the server fails transiently (connection error,
+    /// timeout, 429, 5xx), waiting the server's `Retry-After` or an exponential backoff in
+    /// between (default 5). A collection that still fails is skipped until the next poll; its
+    /// checkpoint stays where it was.
+    #[serde(default = "default_taxii_attempts")]
+    pub max_attempts: u32,
+    /// The TAXII 2.1 servers and the collections to poll on each.
+    pub servers: Vec<TaxiiServerConfig>,
+}
+
+/// Settings of an `enrich` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichStage {
+    /// Unique stage name.
+    pub name: String,
+    /// Which topic to read, by role: `canonical` (default). The output is always `enriched`.
+    #[serde(default = "default_tap_input")]
+    pub input: TopicRole,
+    /// Dead-letter topic; default `<name>.dlq`.
+    #[serde(default)]
+    pub dlq_topic: Option<String>,
+    /// The local RocksDB indicator table.
+    pub store: IndicatorStoreConfig,
+    /// Events per batch at most (default 500): a batch is written, acknowledged, then its
+    /// input offsets are committed.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Longest wait to fill a batch, in milliseconds (default 100).
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+/// The enrich stage's RocksDB indicator table: a local cache of the `indicators` topic,
+/// rebuilt from the topic when deleted. Memory is bounded by these settings plus the table's
+/// index and filter blocks (about 6 MiB per million indicators).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorStoreConfig {
+    /// Directory of the table (created when missing). One per running instance: RocksDB locks
+    /// it. On start only the records after its checkpointed offsets are read.
+    pub path: PathBuf,
+    /// RocksDB block cache (data blocks of every column family), in MiB (default 64).
+    #[serde(default = "default_block_cache_mb")]
+    pub block_cache_mb: usize,
+    /// Memtables of all column families together, in MiB (default 32).
+    #[serde(default = "default_write_buffer_mb")]
+    pub write_buffer_mb: usize,
+    /// Entries of the in-process cache of lookup results (default 262144; 0 turns it off).
+    #[serde(default = "default_front_cache_entries")]
+    pub front_cache_entries: usize,
+    /// IPv4 networks shorter than this prefix are not indexed (default 8): a `0.0.0.0/0`
+    /// indicator is a feed error that would flag every event.
+    #[serde(default = "default_min_prefix_v4")]
+    pub min_prefix_v4: u8,
+    /// IPv6 networks shorter than this prefix are not indexed (default 16).
+    #[serde(default = "default_min_prefix_v6")]
+    pub min_prefix_v6: u8,
+}
+
+fn default_poll_interval_secs() -> u64 {
+    300
+}
+
+fn default_taxii_attempts() -> u32 {
+    5
+}
+
+fn default_block_cache_mb() -> usize {
+    64
+}
+
+fn default_write_buffer_mb() -> usize {
+    32
+}
+
+fn default_front_cache_entries() -> usize {
+    1 << 18
+}
+
+fn default_min_prefix_v4() -> u8 {
+    8
+}
+
+fn default_min_prefix_v6() -> u8 {
+    16
 }
 
 /// Settings of a `sink` stage.

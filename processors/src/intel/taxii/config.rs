@@ -55,7 +55,7 @@ pub struct ApiKeyAuthConfig {
 /// How to authenticate to a TAXII server: `{basic: …}`, `{bearer: …}` or `{api_key: …}`
 /// (a mapping with exactly one key).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "AuthFields")]
+#[serde(try_from = "AuthFields", rename_all = "snake_case")]
 pub enum AuthConfig {
     /// HTTP basic.
     Basic(BasicAuthConfig),

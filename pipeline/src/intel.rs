@@ -1,0 +1,348 @@
+//! Threat-intel plumbing shared by the `intel_poll` and `enrich` stages: the Confluent-framed
+//! Avro codec of `intel.indicators.v1` records, and reading a (compacted) topic to its end
+//! without a consumer group.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use processors::intel::indicator::{self, Indicator};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use schema_registry_converter::async_impl::schema_registry::{
+    get_schema_by_id, get_schema_by_subject, SrSettings,
+};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::codec::{framed_schema_id, registry_settings, CodecSetupError, MAGIC_BYTE};
+use crate::kafka::{self, KafkaSetupError};
+use crate::topology::{KafkaConfig, SchemaRegistryConfig};
+
+/// Why an indicator record could not be encoded or decoded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IndicatorCodecError {
+    /// The registry could not be reached: try again later.
+    #[error("schema registry unavailable: {0}")]
+    RegistryUnavailable(String),
+    /// The registry refused the schema, or does not know the record's schema id.
+    #[error("schema registry: {0}")]
+    Registry(String),
+    /// Not Confluent-framed, or the Avro does not decode as an indicator.
+    #[error("undecodable indicator record: {0}")]
+    Undecodable(String),
+}
+
+impl IndicatorCodecError {
+    /// True when the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, IndicatorCodecError::RegistryUnavailable(_))
+    }
+}
+
+/// How records written with one schema id are read.
+#[derive(Debug, Clone)]
+enum Reader {
+    /// The writer schema is ours: the hand-written decoder reads the datum directly.
+    Same,
+    /// Another (compatible) version: resolved to ours with `apache-avro`, then decoded.
+    Resolve(Arc<Schema>),
+}
+
+/// Encoder and decoder of indicator records: Confluent wire format (magic byte 0, 4-byte schema
+/// id) around the Avro datum of `schemas/indicator.v1.avsc`, the schema registered under
+/// `<topic>-value` (TopicNameStrategy) when the topology's registry allows auto-registration.
+pub struct IndicatorCodec {
+    settings: SrSettings,
+    auto_register: bool,
+    writer_ids: Mutex<HashMap<String, u32>>,
+    readers: Mutex<HashMap<u32, Reader>>,
+}
+
+impl std::fmt::Debug for IndicatorCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndicatorCodec")
+            .field("auto_register", &self.auto_register)
+            .finish_non_exhaustive()
+    }
+}
+
+fn registry_error(e: &schema_registry_converter::error::SRCError) -> IndicatorCodecError {
+    let text = match &e.cause {
+        Some(c) => format!("{}: {c}", e.error),
+        None => e.error.clone(),
+    };
+    if e.retriable {
+        IndicatorCodecError::RegistryUnavailable(text)
+    } else {
+        IndicatorCodecError::Registry(text)
+    }
+}
+
+/// Confluent framing of an Avro datum.
+pub fn frame(schema_id: u32, datum: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + datum.len());
+    out.push(MAGIC_BYTE);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    out.extend_from_slice(datum);
+    out
+}
+
+impl IndicatorCodec {
+    /// A codec for the registry in `cfg`.
+    pub fn new(cfg: &SchemaRegistryConfig) -> Result<Self, CodecSetupError> {
+        Ok(Self {
+            settings: registry_settings(cfg)?,
+            auto_register: cfg.auto_register,
+            writer_ids: Mutex::new(HashMap::new()),
+            readers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The schema id indicator records are written with on `topic` (registered on first use
+    /// when auto-registration is on, else the latest version of `<topic>-value`). Cached.
+    pub async fn writer_id(&self, topic: &str) -> Result<u32, IndicatorCodecError> {
+        if let Some(id) = self.lock_ids().get(topic) {
+            return Ok(*id);
+        }
+        let strategy = if self.auto_register {
+            SubjectNameStrategy::TopicNameStrategyWithSchema(
+                topic.to_string(),
+                false,
+                SuppliedSchema::new(
+                    Some(indicator::SCHEMA_NAME.to_string()),
+                    SchemaType::Avro,
+                    indicator::SCHEMA_JSON.to_string(),
+                ),
+            )
+        } else {
+            SubjectNameStrategy::TopicNameStrategy(topic.to_string(), false)
+        };
+        let registered = get_schema_by_subject(&self.settings, &strategy)
+            .await
+            .map_err(|e| registry_error(&e))?;
+        self.lock_ids().insert(topic.to_string(), registered.id);
+        if self.auto_register {
+            self.lock_readers().insert(registered.id, Reader::Same);
+        }
+        Ok(registered.id)
+    }
+
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.writer_ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_readers(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Reader>> {
+        self.readers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The record value of `indicator` for `topic`.
+    pub async fn encode(
+        &self,
+        topic: &str,
+        indicator: &Indicator,
+    ) -> Result<Vec<u8>, IndicatorCodecError> {
+        let id = self.writer_id(topic).await?;
+        Ok(frame(id, &indicator.to_avro_datum()))
+    }
+
+    async fn reader(&self, id: u32) -> Result<Reader, IndicatorCodecError> {
+        if let Some(r) = self.lock_readers().get(&id) {
+            return Ok(r.clone());
+        }
+        let registered = get_schema_by_id(id, &self.settings)
+            .await
+            .map_err(|e| registry_error(&e))?;
+        let writer = Schema::parse_str(&registered.schema).map_err(|e| {
+            IndicatorCodecError::Registry(format!("schema id {id} does not parse: {e}"))
+        })?;
+        let reader = if writer.canonical_form() == indicator::schema().canonical_form() {
+            Reader::Same
+        } else {
+            Reader::Resolve(Arc::new(writer))
+        };
+        self.lock_readers().insert(id, reader.clone());
+        Ok(reader)
+    }
+
+    /// Decodes a record value (not a tombstone).
+    pub async fn decode(&self, bytes: &[u8]) -> Result<Indicator, IndicatorCodecError> {
+        let id =
+            framed_schema_id(bytes).map_err(|e| IndicatorCodecError::Undecodable(e.to_string()))?;
+        let datum = bytes.get(5..).unwrap_or_default();
+        match self.reader(id).await? {
+            Reader::Same => Indicator::from_avro_datum(datum)
+                .map_err(|e| IndicatorCodecError::Undecodable(e.to_string())),
+            Reader::Resolve(writer) => {
+                let undecodable = |e: apache_avro::Error| {
+                    IndicatorCodecError::Undecodable(format!(
+                        "schema id {id} does not resolve to {}: {e}",
+                        indicator::SCHEMA_NAME
+                    ))
+                };
+                let mut input = datum;
+                let value = apache_avro::reader::datum::GenericDatumReader::builder(&writer)
+                    .reader_schema(indicator::schema())
+                    .build()
+                    .and_then(|r| r.read_value(&mut input))
+                    .map_err(undecodable)?;
+                let mut ours = Vec::new();
+                apache_avro::writer::datum::GenericDatumWriter::builder(indicator::schema())
+                    .build()
+                    .and_then(|w| w.write_value(&mut ours, value))
+                    .map_err(undecodable)?;
+                Indicator::from_avro_datum(&ours)
+                    .map_err(|e| IndicatorCodecError::Undecodable(e.to_string()))
+            }
+        }
+    }
+}
+
+/// A consumer that reads by assignment: no consumer group membership, nothing committed
+/// (`group.id` is set only because librdkafka wants one).
+pub fn table_consumer(k: &KafkaConfig, role: &str) -> Result<BaseConsumer, KafkaSetupError> {
+    let mut c = kafka::base_config(k, role)?;
+    c.set("group.id", format!("secflow.table.{role}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    for (key, value) in &k.properties {
+        c.set(key, value);
+    }
+    Ok(c.create()?)
+}
+
+/// Assigns every partition of `topic`, each from `from[partition]` (the next offset to read)
+/// or the beginning, and returns the high watermarks at that moment: what "caught up" means.
+pub fn assign_all(
+    consumer: &BaseConsumer,
+    topic: &str,
+    from: &BTreeMap<i32, i64>,
+) -> Result<BTreeMap<i32, i64>, KafkaSetupError> {
+    let md = consumer.fetch_metadata(Some(topic), kafka::ADMIN_TIMEOUT)?;
+    let partitions: Vec<i32> = md
+        .topics()
+        .first()
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(KafkaSetupError::MissingTopics(vec![topic.to_string()]));
+    }
+    let mut tpl = TopicPartitionList::new();
+    let mut high = BTreeMap::new();
+    for p in partitions {
+        let (_, hi) = consumer.fetch_watermarks(topic, p, kafka::ADMIN_TIMEOUT)?;
+        high.insert(p, hi);
+        let start = match from.get(&p) {
+            Some(o) if *o >= 0 => Offset::Offset(*o),
+            _ => Offset::Beginning,
+        };
+        tpl.add_partition_offset(topic, p, start)?;
+    }
+    consumer.assign(&tpl)?;
+    Ok(high)
+}
+
+/// Tracks when a reader has caught up with the high watermarks taken at start. Watermarks are
+/// only a hint (some brokers report them one short), so caught up means: every partition's
+/// next offset has reached its watermark and no record arrived for [`CatchUp::QUIET`], or no
+/// record arrived for [`CatchUp::IDLE`] at all.
+#[derive(Debug, Clone)]
+pub struct CatchUp {
+    high: BTreeMap<i32, i64>,
+    next: BTreeMap<i32, i64>,
+    last_record: Instant,
+}
+
+impl CatchUp {
+    /// Quiet time after reaching the watermarks.
+    pub const QUIET: Duration = Duration::from_millis(1000);
+    /// Quiet time that counts as caught up whatever the watermarks say.
+    pub const IDLE: Duration = Duration::from_secs(5);
+
+    /// Watermarks at start and the offsets reading starts from.
+    pub fn new(high: BTreeMap<i32, i64>, from: &BTreeMap<i32, i64>) -> Self {
+        let next = high
+            .keys()
+            .map(|p| (*p, from.get(p).copied().unwrap_or(0).max(0)))
+            .collect();
+        Self {
+            high,
+            next,
+            last_record: Instant::now(),
+        }
+    }
+
+    /// A record at `offset` of `partition` was read.
+    pub fn saw(&mut self, partition: i32, offset: i64) {
+        self.next.insert(partition, offset + 1);
+        self.last_record = Instant::now();
+    }
+
+    /// Whether every partition reached its watermark.
+    pub fn reached(&self) -> bool {
+        self.high
+            .iter()
+            .all(|(p, hi)| self.next.get(p).copied().unwrap_or(0) >= *hi)
+    }
+
+    /// Whether reading can be considered complete now.
+    pub fn done(&self) -> bool {
+        let quiet = self.last_record.elapsed();
+        (self.reached() && quiet >= Self::QUIET) || quiet >= Self::IDLE
+    }
+}
+
+/// Reads every record of `topic` present when called (assign mode, from the beginning, no
+/// group) and hands each to `on_record`; returns the number read. Blocking: call it from
+/// `spawn_blocking`.
+pub fn read_to_end(
+    k: &KafkaConfig,
+    role: &str,
+    topic: &str,
+    mut on_record: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<u64, KafkaSetupError> {
+    let consumer = table_consumer(k, role)?;
+    let from = BTreeMap::new();
+    let high = assign_all(&consumer, topic, &from)?;
+    let mut progress = CatchUp::new(high, &from);
+    let mut n = 0u64;
+    while !progress.done() {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                progress.saw(m.partition(), m.offset());
+                n += 1;
+                on_record(&m);
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_needs_every_partition() {
+        let high = BTreeMap::from([(0, 3), (1, 0), (2, 5)]);
+        let mut c = CatchUp::new(high, &BTreeMap::from([(2, 5)]));
+        assert!(!c.reached());
+        c.saw(0, 1);
+        assert!(!c.reached());
+        c.saw(0, 2);
+        assert!(c.reached());
+        assert!(!c.done(), "a record just arrived");
+    }
+
+    #[test]
+    fn framing() {
+        assert_eq!(frame(258, b"xy"), vec![0, 0, 0, 1, 2, b'x', b'y']);
+    }
+}
