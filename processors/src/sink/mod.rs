@@ -39,8 +39,11 @@
 //!    with [`Sink::probe_ok`] before trying a single batch.
 
 pub mod classify;
+pub mod datadog;
 pub mod elasticsearch;
+pub mod event_fields;
 pub mod splunk_hec;
+pub mod sumo_logic;
 pub mod webhook;
 
 use std::fmt;
