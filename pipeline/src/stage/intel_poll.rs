@@ -200,7 +200,7 @@ async fn load_state(
     let topic = io.checkpoints.clone();
     let role = format!("{}.checkpoints", io.stage.name);
     let checkpoints = tokio::task::spawn_blocking(move || {
-        let mut latest: HashMap<String, Option<String>> = HashMap::new();
+        let mut latest: HashMap<String, Option<CheckpointRecord>> = HashMap::new();
         let read = read_to_end(&k, &role, &topic, |m| {
             let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                 return;
@@ -208,7 +208,7 @@ async fn load_state(
             let value =
                 m.payload()
                     .and_then(|v| match serde_json::from_slice::<CheckpointRecord>(v) {
-                        Ok(r) => Some(r.added_after),
+                        Ok(r) => Some(r),
                         Err(e) => {
                             warn!(key, error = %e, "ignoring an unreadable checkpoint record");
                             None
@@ -221,11 +221,16 @@ async fn load_state(
     .await
     .map_err(|e| kafka::KafkaSetupError::Join(e.to_string()))??;
     report.checkpoints_read = checkpoints.0;
-    state.checkpoints = checkpoints
-        .1
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
+    for (key, record) in checkpoints.1 {
+        let Some(record) = record else {
+            continue;
+        };
+        let markings = state.markings.entry(key.clone()).or_default();
+        for (id, tlp) in &record.markings {
+            markings.remember(id, *tlp);
+        }
+        state.checkpoints.insert(key, record.added_after);
+    }
 
     // The newest version of every indicator already published: the datum starts with the id
     // and `modified`, read straight from the Avro bytes (no registry round trip needed).
@@ -421,7 +426,12 @@ async fn poll_collection(
         // Every record of the page is acknowledged: the checkpoint may move past it.
         if let Some(cp) = &page.checkpoint {
             if state.checkpoints.get(key) != Some(cp) {
-                let record = CheckpointRecord::new(&source, cp, now_ms());
+                let learned = state
+                    .markings
+                    .get(key)
+                    .map(Markings::learned)
+                    .unwrap_or_default();
+                let record = CheckpointRecord::new(&source, cp, now_ms()).with_markings(learned);
                 let value = serde_json::to_vec(&record).unwrap_or_default();
                 let d = enqueue(&io.producer, &io.checkpoints, key, Some(&value))
                     .map_err(|e| fatal(io, e))?;

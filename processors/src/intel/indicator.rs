@@ -220,6 +220,24 @@ impl Markings {
         }
     }
 
+    /// The learned (not fixed) TLP marking definitions, by id: what a poller stores with its
+    /// checkpoint, so that indicators polled after a restart still resolve markings defined
+    /// in earlier polls.
+    pub fn learned(&self) -> std::collections::BTreeMap<String, Tlp> {
+        self.learned
+            .iter()
+            .map(|(id, tlp)| (id.clone(), *tlp))
+            .collect()
+    }
+
+    /// Remembers a TLP marking definition learned earlier (see [`Markings::learned`]); the
+    /// fixed ids keep their level.
+    pub fn remember(&mut self, marking_id: &str, tlp: Tlp) {
+        if well_known_tlp(marking_id).is_none() {
+            self.learned.insert(marking_id.to_string(), tlp);
+        }
+    }
+
     /// The TLP level of a marking-definition id, if it is a known TLP marking.
     pub fn tlp(&self, marking_id: &str) -> Option<Tlp> {
         well_known_tlp(marking_id).or_else(|| self.learned.get(marking_id).copied())

@@ -1,12 +1,14 @@
 //! Polling one collection page by page, with the checkpoint after each page.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::{ObjectsQuery, TaxiiClient, TaxiiError};
 use super::config::CollectionConfig;
-use crate::intel::indicator::IndicatorSource;
+use crate::intel::indicator::{IndicatorSource, Tlp};
 
 /// One page of a poll: the objects and the checkpoint to store once they are published.
 #[derive(Debug, Clone, PartialEq)]
@@ -258,6 +260,10 @@ pub struct CheckpointRecord {
     pub added_after: String,
     /// When it was stored, RFC 3339 UTC.
     pub updated_at: String,
+    /// TLP marking definitions learned from the collection so far (id → level), so that an
+    /// indicator polled after a restart still resolves a marking defined in an earlier poll.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub markings: BTreeMap<String, Tlp>,
 }
 
 impl CheckpointRecord {
@@ -271,7 +277,15 @@ impl CheckpointRecord {
             updated_at: DateTime::<Utc>::from_timestamp_millis(now_ms)
                 .unwrap_or_default()
                 .to_rfc3339_opts(SecondsFormat::Millis, true),
+            markings: BTreeMap::new(),
         }
+    }
+
+    /// The same record carrying the collection's learned TLP markings
+    /// ([`crate::intel::indicator::Markings::learned`]).
+    pub fn with_markings(mut self, markings: BTreeMap<String, Tlp>) -> CheckpointRecord {
+        self.markings = markings;
+        self
     }
 
     /// The Kafka key.
@@ -363,5 +377,23 @@ mod tests {
         assert_eq!(r.updated_at, "1970-01-01T00:00:00.000Z");
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["added_after"], "2024-01-01T00:00:00.000001Z");
+        assert!(v.get("markings").is_none(), "no markings, no field");
+        let r = r.with_markings(BTreeMap::from([(
+            "marking-definition--x".to_string(),
+            Tlp::Red,
+        )]));
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.contains(r#""markings":{"marking-definition--x":"red"}"#),
+            "{text}"
+        );
+        let back: CheckpointRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        // Records written before the field existed still read.
+        let old: CheckpointRecord = serde_json::from_str(
+            r#"{"server":"s","api_root":"a","collection":"c","added_after":"x","updated_at":"y"}"#,
+        )
+        .unwrap();
+        assert!(old.markings.is_empty());
     }
 }
