@@ -20,6 +20,8 @@ use backoff::backoff::Backoff;
 use processors::sink::{
     AckToken, Classification, HttpRequest, Outcome, PayloadFormat, Sink, SinkRecord,
 };
+
+use super::state::StateFile;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -55,6 +57,11 @@ pub struct SinkReport {
     pub delivered: u64,
     /// Records the target already had (idempotent re-send).
     pub duplicates: u64,
+    /// Records finished without a request on purpose (below the alert threshold, incident
+    /// already open).
+    pub suppressed: u64,
+    /// Requests the sink sent on its own schedule (heartbeats, auto-resolves).
+    pub housekeeping: u64,
     /// Records moved to a retry tier, by tier topic.
     pub to_tiers: BTreeMap<String, u64>,
     /// Records dead-lettered, by reason.
@@ -84,7 +91,7 @@ struct Envelope {
 struct Shared {
     stage: SinkStage,
     sink: Arc<dyn Sink>,
-    http: reqwest::Client,
+    http: http::Executor,
     producer: FutureProducer,
     tiers: Vec<RetryTier>,
     dlq: String,
@@ -93,6 +100,12 @@ struct Shared {
     requests_bucket: Option<Mutex<TokenBucket>>,
     tracker: Arc<Mutex<OffsetTracker>>,
     report: Mutex<SinkReport>,
+    /// Earliest next send time per pacing key (Slack/Teams channel).
+    pacing: Mutex<HashMap<String, Instant>>,
+    /// Whether the last delivered request succeeded (for heartbeats).
+    healthy: AtomicBool,
+    /// Where the sink's durable state is saved, if it has any and the stage has a state dir.
+    state: Option<Mutex<StateFile>>,
 }
 
 /// Locks a mutex, recovering from poisoning (a panicked task must not wedge the sink).
@@ -205,6 +218,30 @@ pub async fn run(
         stage: stage.name.clone(),
         message: e,
     })?;
+    let state_file = match (&stage.state_dir, sink.snapshot()) {
+        (Some(dir), Some(_)) => {
+            let mut file = StateFile::open(dir, &stage.name).map_err(|e| StageError::Sink {
+                stage: stage.name.clone(),
+                message: e.to_string(),
+            })?;
+            if let Some(bytes) = file.load().map_err(|e| StageError::Sink {
+                stage: stage.name.clone(),
+                message: e.to_string(),
+            })? {
+                sink.restore(&bytes).map_err(|e| StageError::Sink {
+                    stage: stage.name.clone(),
+                    message: format!("state file {}: {e}", file.path().display()),
+                })?;
+                info!(stage = %stage.name, file = %file.path().display(), "sink state restored");
+            }
+            Some(Mutex::new(file))
+        }
+        (None, Some(_)) => {
+            warn!(stage = %stage.name, "this sink keeps state (open incidents, threads) but the stage has no state_dir: a restart forgets it");
+            None
+        }
+        _ => None,
+    };
     let codec = match stage.input {
         TopicRole::Canonical | TopicRole::Enriched => {
             Some(CanonicalCodec::new(&topology.schema_registry)?)
@@ -258,10 +295,23 @@ pub async fn run(
             .map(|r| Mutex::new(TokenBucket::new(r, r.max(1.0), now))),
         tracker: tracker.clone(),
         report: Mutex::new(SinkReport::default()),
+        pacing: Mutex::new(HashMap::new()),
+        healthy: AtomicBool::new(true),
+        state: state_file,
     });
     info!(stage = %stage.name, %input, tiers = ?tiers.iter().map(|t| &t.topic).collect::<Vec<_>>(), "sink started");
 
-    let permits = Arc::new(Semaphore::new(stage.max_in_flight.max(1)));
+    let in_flight = shared
+        .sink
+        .max_concurrency()
+        .map_or(stage.max_in_flight, |m| m.min(stage.max_in_flight))
+        .max(1);
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let housekeeping_stop = Arc::new(tokio::sync::Notify::new());
+    let housekeeping = shared
+        .sink
+        .tick_interval()
+        .map(|every| tokio::spawn(housekeep(shared.clone(), every, housekeeping_stop.clone())));
     let mut tasks = tokio::task::JoinSet::new();
     let mut batch: Vec<Envelope> = Vec::new();
     let mut batch_bytes = 0usize;
@@ -454,6 +504,11 @@ pub async fn run(
     }
     let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
+    housekeeping_stop.notify_one();
+    if let Some(h) = housekeeping {
+        let _ = h.await;
+    }
+    save_state(&shared);
     commit_sync(&consumer, &tracker);
     let mut report = lock(&shared.report).clone();
     report.circuit_opened = lock(&shared.circuit).opens();
@@ -509,8 +564,71 @@ fn dispatch(
     let shared = shared.clone();
     tasks.spawn(async move {
         deliver(&shared, envelopes).await;
+        save_state(&shared);
         drop(permit);
     });
+}
+
+/// Writes the sink's state file when the state changed (errors are logged: the next save
+/// tries again, and delivery does not stop for it).
+fn save_state(shared: &Shared) {
+    let Some(state) = &shared.state else {
+        return;
+    };
+    let Some(bytes) = shared.sink.snapshot() else {
+        return;
+    };
+    if let Err(e) = lock(state).save(&bytes) {
+        warn!(stage = %shared.stage.name, error = %e, "saving the sink state failed");
+    }
+}
+
+/// The sink's own schedule: every `every`, while the circuit is closed, sends what
+/// [`Sink::tick`] asks for (heartbeats, auto-resolves) and reports each answer back.
+async fn housekeep(shared: Arc<Shared>, every: Duration, stop: Arc<tokio::sync::Notify>) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = interval.tick() => {}
+        }
+        if lock(&shared.circuit).state(Instant::now()) != CircuitState::Closed {
+            continue;
+        }
+        let healthy = shared.healthy.load(Ordering::SeqCst);
+        for req in shared.sink.tick(SystemTime::now(), healthy) {
+            pace(&shared, &req).await;
+            {
+                let mut r = lock(&shared.report);
+                r.requests += 1;
+                r.housekeeping += 1;
+            }
+            let result = http::send(&shared.http, &req).await;
+            shared
+                .sink
+                .tick_done(&req, result.as_ref(), SystemTime::now());
+        }
+        save_state(&shared);
+    }
+}
+
+/// Waits for the request's pacing slot (Slack/Teams: one message per channel per interval).
+/// Slots are reserved in order, so concurrent batches queue up instead of bursting.
+async fn pace(shared: &Shared, req: &HttpRequest) {
+    let (Some(key), Some(gap)) = (shared.sink.pacing_key(req), shared.sink.pacing_interval())
+    else {
+        return;
+    };
+    let slot = {
+        let mut pacing = lock(&shared.pacing);
+        let now = Instant::now();
+        let next = pacing.entry(key).or_insert(now);
+        let slot = (*next).max(now);
+        *next = slot + gap;
+        slot
+    };
+    tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
 }
 
 fn count_dlq(shared: &Shared, reason: Option<DlqReason>) {
@@ -627,11 +745,15 @@ async fn take_tokens(bucket: &Option<Mutex<TokenBucket>>, n: f64) {
 /// breaker and its failures stay per-record.
 async fn send_classified(shared: &Shared, req: &HttpRequest, retry_only: bool) -> Classification {
     take_tokens(&shared.requests_bucket, 1.0).await;
+    pace(shared, req).await;
     lock(&shared.report).requests += 1;
     let (mut cls, transport) = match http::send(&shared.http, req).await {
         Ok(resp) => (shared.sink.classify(req, &resp), false),
         Err(e) => (shared.sink.classify_transport_error(req, &e), true),
     };
+    shared
+        .healthy
+        .store(cls.sink_down.is_none(), Ordering::SeqCst);
     let auth = |d: &processors::sink::SinkDown| matches!(d.status, Some(401 | 403));
     if retry_only && !transport && cls.sink_down.as_ref().is_some_and(|d| !auth(d)) {
         cls.sink_down = None;
@@ -699,7 +821,13 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
             let records: Vec<SinkRecord> = group.iter().map(|&i| batch[i].record.clone()).collect();
             let built = shared.sink.build(&records, SystemTime::now());
             for (k, outcome) in &built.rejected {
-                if let Some(&i) = group.get(*k) {
+                let Some(&i) = group.get(*k) else {
+                    continue;
+                };
+                if outcome.is_success() {
+                    lock(&shared.report).suppressed += 1;
+                    finish(shared, &batch[i]);
+                } else {
                     fail_record(shared, &batch[i], outcome, true).await;
                 }
             }
@@ -733,6 +861,10 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                         }
                         Outcome::Duplicate => {
                             lock(&shared.report).duplicates += 1;
+                            finish(shared, &batch[i]);
+                        }
+                        Outcome::Suppressed { .. } => {
+                            lock(&shared.report).suppressed += 1;
                             finish(shared, &batch[i]);
                         }
                         Outcome::AwaitAck(token) => {

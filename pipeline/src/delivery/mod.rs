@@ -7,13 +7,17 @@ pub mod engine;
 pub mod http;
 pub mod offsets;
 pub mod rate_limit;
+pub mod state;
+pub mod syslog_transport;
 pub mod tiers;
 
 use std::sync::Arc;
 
 use processors::secret::Secret;
+use processors::sink::datadog::DatadogSink;
 use processors::sink::elasticsearch::ElasticsearchSink;
 use processors::sink::splunk_hec::SplunkHecSink;
+use processors::sink::sumo_logic::SumoLogicSink;
 use processors::sink::webhook::WebhookSink;
 use processors::sink::{Credentials, SecretSource, Sink};
 
@@ -29,7 +33,10 @@ pub fn build_sink(stage: &SinkStage) -> Result<Arc<dyn Sink>, String> {
 /// Builds the sink with placeholder secrets: checks URLs, templates and limits at
 /// `secflow validate` time, where the secrets need not be present.
 pub fn build_sink_unresolved(stage: &SinkStage) -> Result<Arc<dyn Sink>, String> {
-    build(stage, &|_| Ok(Secret::new("validation-placeholder")))
+    // Shaped like a URL because some secrets are URLs (a Sumo Logic source URL).
+    build(stage, &|_| {
+        Ok(Secret::new("https://validation-placeholder.invalid/secret"))
+    })
 }
 
 type Resolver<'a> = &'a dyn Fn(&SecretSource) -> Result<Secret, String>;
@@ -59,6 +66,26 @@ fn build(stage: &SinkStage, resolve: Resolver<'_>) -> Result<Arc<dyn Sink>, Stri
                 .map(resolve)
                 .collect::<Result<Vec<_>, _>>()?;
             Arc::new(WebhookSink::new(name, c.clone(), creds, secrets).map_err(|e| e.to_string())?)
+        }
+        SinkTarget::Datadog(c) => {
+            let key = resolve(&c.api_key)?;
+            Arc::new(DatadogSink::new(name, c.clone(), key).map_err(|e| e.to_string())?)
+        }
+        SinkTarget::SumoLogic(c) => {
+            let url = resolve(&c.url)?;
+            Arc::new(SumoLogicSink::new(name, c.clone(), url).map_err(|e| e.to_string())?)
+        }
+        SinkTarget::SyslogCef(c) => {
+            if stage.input != crate::topology::TopicRole::Cef {
+                return Err(format!(
+                    "syslog_cef sends CEF lines: the stage must read `input: cef` (it reads `{}`)",
+                    stage.input.key()
+                ));
+            }
+            Arc::new(
+                processors::sink::syslog::SyslogSink::new(name, c.clone())
+                    .map_err(|e| e.to_string())?,
+            )
         }
     };
     Ok(sink)

@@ -4,6 +4,7 @@
 
 pub mod enrich;
 pub mod intel_poll;
+pub mod output_log;
 pub mod tap;
 pub mod transform;
 

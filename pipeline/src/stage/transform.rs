@@ -4,23 +4,33 @@
 //! either commits the whole batch or none of it; readers use `isolation.level=read_committed`.
 //! A record that cannot be decoded or transformed goes to the stage DLQ inside the same
 //! transaction, so it is dead-lettered exactly once too and never blocks its partition.
+//!
+//! On brokers without transactions the stage runs in the `output_log` mode instead (see
+//! [`super::output_log`]): same batches, idempotent writes to the input's partition number with
+//! the input position in a header, and a resume point read from the output tails on assignment.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use processors::transform::Format;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
+use super::output_log::{self, ORIGIN_HEADER, ResumePoint};
 use super::{dlq_reason, group_id, RunLimits, Shutdown, StageError, TransientBackoff};
 use crate::codec::CanonicalCodec;
 use crate::dead_letter::{DeadLetter, DlqReason, OriginalRecord};
 use crate::kafka::{self, KafkaSetupError};
-use crate::topology::{StageConfig, TopicRole, Topology, TransformStage};
+use crate::topology::{ExactlyOnceMode, StageConfig, TopicRole, Topology, TransformStage};
 use processors::privacy::{CompiledPrivacy, PrivacyKeyRef};
 
 /// How long one transaction call may block.
@@ -51,6 +61,11 @@ pub struct TransformReport {
 /// One record to write in the current transaction.
 struct Outgoing {
     topic: String,
+    /// Input partition and offset this record comes from.
+    input_partition: i32,
+    input_offset: i64,
+    /// Partition to write to (`output_log` mode: the input's); `None`: by key.
+    partition: Option<i32>,
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
     headers: OwnedHeaders,
@@ -104,7 +119,7 @@ fn copy_headers(
     let mut h = OwnedHeaders::new();
     if let Some(hs) = m.headers() {
         for x in hs.iter() {
-            if OWN_HEADERS.contains(&x.key) {
+            if OWN_HEADERS.contains(&x.key) || x.key == ORIGIN_HEADER {
                 continue;
             }
             h = h.insert(Header {
@@ -129,6 +144,41 @@ fn copy_headers(
         key: crate::delivery::engine::TENANT_HEADER,
         value: Some(event.tenant.as_bytes()),
     })
+    .insert(Header {
+        key: ORIGIN_HEADER,
+        value: Some(output_log::origin(m.topic(), m.partition(), m.offset()).as_bytes()),
+    })
+}
+
+/// Counts rebalances, so the `output_log` mode knows its resume points may be stale.
+#[derive(Clone, Default)]
+struct RebalanceEpoch(Arc<AtomicU64>);
+
+impl ClientContext for RebalanceEpoch {}
+
+impl ConsumerContext for RebalanceEpoch {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            info!(partitions = tpl.count(), "partitions assigned");
+        }
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// How the batches are made durable.
+enum Writer {
+    /// One Kafka transaction per batch.
+    Transactional(FutureProducer),
+    /// Idempotent writes + resume points (see [`super::output_log`]).
+    OutputLog {
+        producer: FutureProducer,
+        /// Resume point per input partition, read from the output tails when first needed.
+        points: HashMap<i32, ResumePoint>,
+        /// The rebalance count the points were read under.
+        epoch: u64,
+        /// Topics whose partition `p` is written only by input partition `p`'s owner.
+        scanned: Vec<String>,
+    },
 }
 
 /// Runs the stage until `shutdown` fires or a limit is reached.
@@ -160,17 +210,55 @@ pub async fn run(
             }
         })?;
     let cc = kafka::consumer_config(&topology.kafka, &stage.name, &group_id(&stage.name), false)?;
-    let consumer: StreamConsumer = cc.create().map_err(KafkaSetupError::from)?;
-    let producer = transactional_producer(topology, stage)?;
+    let epoch = RebalanceEpoch::default();
+    let consumer: StreamConsumer<RebalanceEpoch> = cc
+        .create_with_context(epoch.clone())
+        .map_err(KafkaSetupError::from)?;
     let client_err = |source| StageError::Client {
         stage: stage.name.clone(),
         source,
     };
-    // Fences any earlier incarnation with the same transactional id and aborts its open
-    // transaction, so its half-written batch is never visible to read_committed readers.
-    tokio::task::block_in_place(|| producer.init_transactions(TXN_TIMEOUT)).map_err(client_err)?;
+    let mut writer = match stage.exactly_once {
+        ExactlyOnceMode::Transactions => {
+            let producer = transactional_producer(topology, stage)?;
+            // Fences any earlier incarnation with the same transactional id and aborts its
+            // open transaction, so its half-written batch is never visible to read_committed
+            // readers.
+            tokio::task::block_in_place(|| producer.init_transactions(TXN_TIMEOUT))
+                .map_err(client_err)?;
+            info!(stage = %stage.name, %input, transactional_id = %transactional_id(topology, stage), "transform started (transactions)");
+            Writer::Transactional(producer)
+        }
+        ExactlyOnceMode::OutputLog => {
+            let inputs = kafka::partition_count(&topology.kafka, &input).await?;
+            let mut scanned = Vec::new();
+            for (_, topic) in &outputs {
+                let n = kafka::partition_count(&topology.kafka, topic).await?;
+                if n < inputs {
+                    return Err(StageError::Sink {
+                        stage: stage.name.clone(),
+                        message: format!(
+                            "exactly_once: output_log writes each record to its input's partition number, but {topic} has {n} partitions and {input} has {inputs}; give {topic} at least {inputs}"
+                        ),
+                    });
+                }
+                scanned.push(topic.clone());
+            }
+            if kafka::partition_count(&topology.kafka, &dlq).await? >= inputs {
+                scanned.push(dlq.clone());
+            } else {
+                warn!(stage = %stage.name, %dlq, "the DLQ has fewer partitions than the input: dead letters are written at least once (not exactly once) across a crash");
+            }
+            info!(stage = %stage.name, %input, "transform started (output log)");
+            Writer::OutputLog {
+                producer: kafka::idempotent_producer(&topology.kafka, &stage.name)?,
+                points: HashMap::new(),
+                epoch: u64::MAX,
+                scanned,
+            }
+        }
+    };
     consumer.subscribe(&[input.as_str()]).map_err(client_err)?;
-    info!(stage = %stage.name, %input, transactional_id = %transactional_id(topology, stage), "transform started");
 
     let mut report = TransformReport::default();
     let mut last_record = Instant::now();
@@ -178,6 +266,7 @@ pub async fn run(
         if limits.max_records.is_some_and(|max| report.records >= max) {
             break;
         }
+        let epoch_at_start = epoch.0.load(Ordering::SeqCst);
         // Collect a batch: wait for the first record, then up to max_wait for more. Idle time
         // counts from the last record, so consume errors (broker gone) do not reset it.
         let first = async {
@@ -252,6 +341,9 @@ pub async fn run(
                         match format.transform(&event) {
                             Ok(bytes) => produced.push(Outgoing {
                                 topic: topic.clone(),
+                                input_partition: m.partition(),
+                                input_offset: m.offset(),
+                                partition: None,
                                 key: m.key().map(<[u8]>::to_vec),
                                 payload: bytes,
                                 headers: copy_headers(m, *format, &event),
@@ -295,9 +387,17 @@ pub async fn run(
                 dead.push((letter.error_class.clone(), 1));
                 outgoing.push(Outgoing {
                     topic: dlq.clone(),
+                    input_partition: m.partition(),
+                    input_offset: m.offset(),
+                    partition: None,
                     key: letter.original.key.clone(),
                     payload: letter.original.value.clone().unwrap_or_default(),
-                    headers: letter.headers(),
+                    headers: letter.headers().insert(Header {
+                        key: ORIGIN_HEADER,
+                        value: Some(
+                            output_log::origin(m.topic(), m.partition(), m.offset()).as_bytes(),
+                        ),
+                    }),
                 });
             }
         }
@@ -316,9 +416,72 @@ pub async fn run(
                 .map_err(client_err)?;
         }
 
+        let producer = match &mut writer {
+            Writer::Transactional(p) => p,
+            Writer::OutputLog {
+                producer,
+                points,
+                epoch: seen,
+                scanned,
+            } => {
+                let now = epoch.0.load(Ordering::SeqCst);
+                if *seen != now {
+                    // Partitions moved: what another owner wrote since is only in the tails.
+                    points.clear();
+                    *seen = now;
+                }
+                if now != epoch_at_start {
+                    // A rebalance while the batch was read: some of its partitions may have a
+                    // new owner already. Write nothing; read again what is still ours.
+                    let assigned = consumer.assignment().map_err(client_err)?;
+                    for ((t, p), first) in first_offsets(&batch) {
+                        if assigned.find_partition(&t, p).is_some() {
+                            let _ = consumer.seek(&t, p, Offset::Offset(first), Duration::from_secs(5));
+                        }
+                    }
+                    continue 'outer;
+                }
+                match write_output_log(
+                    topology,
+                    &input,
+                    producer,
+                    &consumer,
+                    points,
+                    scanned,
+                    &mut outgoing,
+                    &offsets,
+                )
+                .await
+                {
+                    Ok(()) => {}
+                    Err(e) => {
+                        report.aborted += 1;
+                        warn!(stage = %stage.name, error = %e, "batch not fully written; re-reading it from the output tails");
+                        points.clear();
+                        for ((t, p), first) in first_offsets(&batch) {
+                            let _ = consumer.seek(&t, p, Offset::Offset(first), Duration::from_secs(5));
+                        }
+                        tokio::select! {
+                            _ = &mut shutdown => break 'outer,
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
+                        continue 'outer;
+                    }
+                }
+                report.transactions += 1;
+                report.records += batch.len() as u64;
+                for (f, n) in written {
+                    *report.written.entry(f.as_str().to_string()).or_default() += n;
+                }
+                for (class, n) in dead {
+                    *report.dead_lettered.entry(class).or_default() += n;
+                }
+                continue 'outer;
+            }
+        };
         let mut attempt = TransientBackoff::new();
         loop {
-            match commit_batch(&producer, &consumer, &outgoing, &offsets).await {
+            match commit_batch(producer, &consumer, &outgoing, &offsets).await {
                 Ok(()) => break,
                 Err(e) if transactions_unsupported(&e) => {
                     return Err(StageError::Sink {
@@ -372,21 +535,33 @@ fn transactions_unsupported(e: &KafkaError) -> bool {
         || e.to_string().contains("not supported by broker")
 }
 
-/// One transaction: every output record, then the input offsets, then commit.
-async fn commit_batch(
+/// The first offset of each input partition in a batch.
+fn first_offsets(batch: &[BorrowedMessage<'_>]) -> BTreeMap<(String, i32), i64> {
+    let mut first: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for m in batch {
+        let e = first
+            .entry((m.topic().to_string(), m.partition()))
+            .or_insert(m.offset());
+        *e = (*e).min(m.offset());
+    }
+    first
+}
+
+/// Queues every record of `outgoing` on `producer` (waiting while its queue is full).
+fn send_all<'a>(
     producer: &FutureProducer,
-    consumer: &StreamConsumer,
-    outgoing: &[Outgoing],
-    offsets: &TopicPartitionList,
-) -> Result<(), KafkaError> {
-    producer.begin_transaction()?;
-    let mut deliveries = Vec::with_capacity(outgoing.len());
+    outgoing: impl IntoIterator<Item = &'a Outgoing>,
+) -> Result<Vec<rdkafka::producer::DeliveryFuture>, KafkaError> {
+    let mut deliveries = Vec::new();
     for o in outgoing {
         let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&o.topic)
             .payload(o.payload.as_slice())
             .headers(o.headers.clone());
         if let Some(k) = &o.key {
             r = r.key(k.as_slice());
+        }
+        if let Some(p) = o.partition {
+            r = r.partition(p);
         }
         loop {
             match producer.send_result(r) {
@@ -405,6 +580,80 @@ async fn commit_batch(
             }
         }
     }
+    Ok(deliveries)
+}
+
+/// `output_log` mode: writes what the output tails do not have yet, to the input's partition
+/// number, waits for every acknowledgement, then commits the input offsets (an optimisation:
+/// the resume points alone make a restart exact).
+#[allow(clippy::too_many_arguments)]
+async fn write_output_log(
+    topology: &Topology,
+    input: &str,
+    producer: &FutureProducer,
+    consumer: &StreamConsumer<RebalanceEpoch>,
+    points: &mut HashMap<i32, ResumePoint>,
+    scanned: &[String],
+    outgoing: &mut [Outgoing],
+    offsets: &TopicPartitionList,
+) -> Result<(), KafkaError> {
+    let mut missing: Vec<i32> = outgoing
+        .iter()
+        .map(|o| o.input_partition)
+        .filter(|p| !points.contains_key(p))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        let found = tokio::task::block_in_place(|| {
+            output_log::scan_tails(&topology.kafka, input, &missing, scanned)
+        })
+        .map_err(|e| KafkaError::Subscription(format!("reading the output tails: {e}")))?;
+        for (p, point) in found {
+            info!(partition = p, ?point, "resume point from the output tails");
+            points.insert(p, point);
+        }
+    }
+    let mut todo = Vec::with_capacity(outgoing.len());
+    for o in outgoing.iter_mut() {
+        let exact = scanned.contains(&o.topic);
+        if exact {
+            o.partition = Some(o.input_partition);
+            if points
+                .get(&o.input_partition)
+                .is_some_and(|r| r.already_written(&o.topic, o.input_offset))
+            {
+                continue;
+            }
+        }
+        todo.push(&*o);
+    }
+    let deliveries = send_all(producer, todo.iter().copied())?;
+    for d in deliveries {
+        match d.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(e),
+            Err(_) => return Err(KafkaError::Canceled),
+        }
+    }
+    for o in &todo {
+        if let Some(point) = points.get_mut(&o.input_partition) {
+            point.advance(&o.topic, o.input_offset);
+        }
+    }
+    consumer.commit(offsets, CommitMode::Async)?;
+    Ok(())
+}
+
+/// One transaction: every output record, then the input offsets, then commit.
+async fn commit_batch(
+    producer: &FutureProducer,
+    consumer: &StreamConsumer<RebalanceEpoch>,
+    outgoing: &[Outgoing],
+    offsets: &TopicPartitionList,
+) -> Result<(), KafkaError> {
+    producer.begin_transaction()?;
+    let deliveries = send_all(producer, outgoing)?;
     let metadata = consumer
         .group_metadata()
         .ok_or_else(|| KafkaError::Subscription("no consumer group metadata yet".to_string()))?;

@@ -270,6 +270,25 @@ pub struct TransformStage {
     /// `$SECFLOW_INSTANCE_ID`, else the host name.
     #[serde(default)]
     pub instance_id: Option<String>,
+    /// How the stage writes exactly once: `transactions` (default; read-process-write Kafka
+    /// transactions, readers use `read_committed`) or `output_log` (for brokers without
+    /// transactions: outputs carry their input position in `secflow.origin`, go to the input's
+    /// partition number, and a restarted stage resumes after the last position found in each
+    /// output partition; needs output topics with at least the input's partition count).
+    #[serde(default)]
+    pub exactly_once: ExactlyOnceMode,
+}
+
+/// How a transform stage makes its writes exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExactlyOnceMode {
+    /// Kafka transactions with `send_offsets_to_transaction`; fences zombies.
+    #[default]
+    Transactions,
+    /// Idempotent producer + input position headers + tail scan on partition assignment; for
+    /// brokers without `EndTxn` (tansu). Does not fence a live zombie.
+    OutputLog,
 }
 
 /// Settings of an `intel_poll` stage.
@@ -407,6 +426,12 @@ pub struct SinkStage {
     /// before the stage commits what is done and lets go (default 10000).
     #[serde(default = "default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// Directory for the sink's durable state, for sinks that keep some (PagerDuty and
+    /// OpsGenie open incidents for dedup and auto-resolve, Slack threads): saved as
+    /// `<state_dir>/<name>.state.json` after every change, loaded at start. Without it the state
+    /// lives in memory only and a restart forgets it.
+    #[serde(default)]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// The target of a sink stage.
@@ -419,6 +444,13 @@ pub enum SinkTarget {
     Elasticsearch(processors::sink::elasticsearch::ElasticsearchConfig),
     /// Any HTTP endpoint, HMAC-signed.
     Webhook(processors::sink::webhook::WebhookConfig),
+    /// Datadog Logs intake (`/api/v2/logs`) on the organisation's site.
+    Datadog(processors::sink::datadog::DatadogConfig),
+    /// Sumo Logic HTTP Logs and Metrics Source (the upload URL is the secret).
+    SumoLogic(processors::sink::sumo_logic::SumoLogicConfig),
+    /// Syslog over TCP, TLS or UDP with CEF messages (ArcSight, QRadar, Sentinel AMA); reads
+    /// the `cef` topic.
+    SyslogCef(processors::sink::syslog::SyslogConfig),
 }
 
 /// Batching.

@@ -38,12 +38,19 @@
 //! 5. Circuit breaker half-open: the engine sends [`Sink::health_probe`] (if any) and checks it
 //!    with [`Sink::probe_ok`] before trying a single batch.
 
+pub mod alerting;
+pub mod chat;
 pub mod classify;
 pub mod datadog;
 pub mod elasticsearch;
 pub mod event_fields;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod slack;
 pub mod splunk_hec;
 pub mod sumo_logic;
+pub mod syslog;
+pub mod teams;
 pub mod webhook;
 
 use std::fmt;
@@ -137,7 +144,8 @@ impl Method {
     }
 }
 
-/// An HTTP request ready to send. `Debug` leaves out header values (they hold credentials).
+/// An HTTP request ready to send. `Debug` leaves out header values (they hold credentials) and
+/// the URL's path and query (a Sumo Logic upload URL is itself the credential).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Method.
@@ -165,12 +173,23 @@ impl fmt::Debug for HttpRequest {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
-            .field("url", &self.url)
+            .field("url", &url_origin(&self.url))
             .field("header_names", &names)
             .field("body_len", &self.body.len())
             .field("records", &self.records)
             .finish()
     }
+}
+
+/// `scheme://host[:port]` of `url`, without user info, and `/…` when a path or query followed.
+fn url_origin(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = if end < rest.len() { "/…" } else { "" };
+    format!("{}{host}{more}", &url[..start])
 }
 
 /// An HTTP response as received (body decompressed by the HTTP client if it was encoded).
@@ -241,6 +260,12 @@ pub enum Outcome {
     Delivered,
     /// The target already has it (Elasticsearch 409 on `create`): delivered earlier.
     Duplicate,
+    /// Finished without a request on purpose: below the alerting threshold, or a trigger for an
+    /// incident that is already open (PagerDuty/OpsGenie dedup). A final success.
+    Suppressed {
+        /// Why, for the logs and the report (e.g. `below_min_severity`, `incident_open`).
+        reason: String,
+    },
     /// Accepted, durable once this token is acknowledged (HEC indexer acks).
     AwaitAck(AckToken),
     /// Transient failure: back off and try again (then the retry tiers).
@@ -293,9 +318,19 @@ impl Outcome {
         }
     }
 
-    /// Delivered or duplicate: nothing more to do for this record.
+    /// Delivered, duplicate or suppressed: nothing more to do for this record.
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Delivered | Outcome::Duplicate)
+        matches!(
+            self,
+            Outcome::Delivered | Outcome::Duplicate | Outcome::Suppressed { .. }
+        )
+    }
+
+    /// A [`Outcome::Suppressed`].
+    pub fn suppressed(reason: impl Into<String>) -> Self {
+        Outcome::Suppressed {
+            reason: reason.into(),
+        }
     }
 
     /// The error class of a failure (`None` for successes and pending acks).
@@ -312,8 +347,10 @@ impl Outcome {
 pub struct BuildResult {
     /// Requests to send (any order; they are independent).
     pub requests: Vec<HttpRequest>,
-    /// Records that cannot be encoded at all (invalid payload, larger than the target accepts),
-    /// each with a [`Outcome::Permanent`]; the index is into the batch.
+    /// Records finished without a request, the index is into the batch: those that cannot be
+    /// encoded at all (invalid payload, larger than the target accepts) with an
+    /// [`Outcome::Permanent`], and those with nothing to send (an alert below the threshold, a
+    /// trigger for an incident already open) with an [`Outcome::Suppressed`].
     pub rejected: Vec<(usize, Outcome)>,
 }
 
@@ -500,6 +537,66 @@ pub trait Sink: Send + Sync + fmt::Debug {
     /// Whether the response to [`Sink::health_probe`] says the sink is up (default: 2xx).
     fn probe_ok(&self, response: &HttpResponse) -> bool {
         (200..300).contains(&response.status)
+    }
+
+    /// At most this many batches in flight, when the sink needs fewer than the stage allows
+    /// (alert sinks keep per-incident state and deliver one batch at a time). `None`: the
+    /// stage's `max_in_flight`.
+    fn max_concurrency(&self) -> Option<usize> {
+        None
+    }
+
+    /// Pacing key of a request (Slack/Teams: the channel). Requests with the same key are sent
+    /// at most once per [`Sink::pacing_interval`], across every batch in flight.
+    fn pacing_key(&self, request: &HttpRequest) -> Option<String> {
+        let _ = request;
+        None
+    }
+
+    /// Smallest time between two requests with the same [`Sink::pacing_key`].
+    fn pacing_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// How often the engine calls [`Sink::tick`], `None` (the default) for never.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Requests the sink sends on its own schedule (OpsGenie heartbeats, PagerDuty
+    /// auto-resolves after a quiet window), asked for every [`Sink::tick_interval`] while the
+    /// circuit is closed. `healthy` says whether the last delivery succeeded.
+    fn tick(&self, now: SystemTime, healthy: bool) -> Vec<HttpRequest> {
+        let _ = (now, healthy);
+        Vec::new()
+    }
+
+    /// The answer to a request from [`Sink::tick`] (`Err` on a transport failure), so the sink
+    /// can update its state (a resolved incident is forgotten; a failed one is tried again at
+    /// the next tick).
+    fn tick_done(
+        &self,
+        request: &HttpRequest,
+        response: Result<&HttpResponse, &TransportError>,
+        now: SystemTime,
+    ) {
+        let _ = (request, response, now);
+    }
+
+    /// The sink's durable state (open incidents, thread ids), `None` when it has none. The
+    /// engine writes it to the stage's state file after every batch and tick that changed it
+    /// and hands it back to [`Sink::restore`] at start.
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Loads state saved by [`Sink::snapshot`].
+    ///
+    /// # Errors
+    /// [`SinkError::Config`] when the bytes are not this sink's state.
+    fn restore(&self, state: &[u8]) -> Result<(), SinkError> {
+        let _ = state;
+        Ok(())
     }
 }
 
@@ -722,6 +819,13 @@ mod tests {
         };
         let dbg = format!("{r:?}");
         assert!(!dbg.contains("topsecret"));
+        let sumo = HttpRequest {
+            url: "https://u:pw@collectors.example:443/receiver/v1/http/TOKEN?x=1".into(),
+            ..r.clone()
+        };
+        let dbg = format!("{sumo:?}");
+        assert!(dbg.contains(r#"url: "https://collectors.example:443/…""#), "{dbg}");
+        assert!(!dbg.contains("TOKEN") && !dbg.contains("pw"), "{dbg}");
         assert_eq!(r.header("authorization"), Some("Splunk topsecret"));
     }
 }
