@@ -27,7 +27,10 @@ mod syslog;
 
 use std::net::IpAddr;
 
-pub use syslog::{frame_rfc3164, frame_rfc5424, octet_count, syslog_severity, SYSLOG_FACILITY};
+pub use syslog::{
+    frame_rfc3164, frame_rfc3164_pri, frame_rfc5424, frame_rfc5424_pri, octet_count, syslog_pri,
+    syslog_severity, SYSLOG_FACILITY,
+};
 
 use self::line::Line;
 use super::TransformError;

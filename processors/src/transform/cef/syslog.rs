@@ -27,11 +27,19 @@ pub fn syslog_severity(severity: Severity) -> u8 {
     }
 }
 
-fn push_pri(out: &mut Vec<u8>, severity: Severity) {
-    let pri = u16::from(SYSLOG_FACILITY) * 8 + u16::from(syslog_severity(severity));
+/// The PRI value of a frame: facility × 8 + syslog severity (RFC 5424 §6.2.1).
+pub fn syslog_pri(facility: u8, syslog_severity: u8) -> u8 {
+    facility.min(23) * 8 + syslog_severity.min(7)
+}
+
+fn push_pri(out: &mut Vec<u8>, pri: u8) {
     out.push(b'<');
     out.extend_from_slice(pri.to_string().as_bytes());
     out.push(b'>');
+}
+
+fn default_pri(severity: Severity) -> u8 {
+    syslog_pri(SYSLOG_FACILITY, syslog_severity(severity))
 }
 
 /// `s` as PRINTUSASCII (`!`..`~`), other characters replaced by `_`, at most `max` characters;
@@ -58,8 +66,14 @@ pub fn frame_rfc5424(
     ts_ms: i64,
     severity: Severity,
 ) -> Vec<u8> {
+    frame_rfc5424_pri(line, host, app, ts_ms, default_pri(severity))
+}
+
+/// [`frame_rfc5424`] with a given PRI (see [`syslog_pri`]): for senders whose facility is
+/// configurable (the syslog sink).
+pub fn frame_rfc5424_pri(line: &[u8], host: &str, app: &str, ts_ms: i64, pri: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len() + 96);
-    push_pri(&mut out, severity);
+    push_pri(&mut out, pri);
     out.extend_from_slice(b"1 ");
     match format_rfc3339(ts_ms) {
         Some(ts) => out.extend_from_slice(ts.as_bytes()),
@@ -85,8 +99,13 @@ pub fn frame_rfc3164(
     ts_ms: i64,
     severity: Severity,
 ) -> Vec<u8> {
+    frame_rfc3164_pri(line, host, app, ts_ms, default_pri(severity))
+}
+
+/// [`frame_rfc3164`] with a given PRI (see [`syslog_pri`]).
+pub fn frame_rfc3164_pri(line: &[u8], host: &str, app: &str, ts_ms: i64, pri: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len() + 80);
-    push_pri(&mut out, severity);
+    push_pri(&mut out, pri);
     if let Some(t) = DateTime::<Utc>::from_timestamp_millis(ts_ms) {
         out.extend_from_slice(t.format("%b %e %H:%M:%S ").to_string().as_bytes());
     }
@@ -177,6 +196,16 @@ mod tests {
             String::from_utf8(f).unwrap(),
             "<86>- -: CEF:0|V|P|1|sig|name|5|rt=1"
         );
+    }
+
+    #[test]
+    fn frames_with_a_given_pri() {
+        assert_eq!(syslog_pri(16, 3), 131);
+        assert_eq!(syslog_pri(99, 99), 191, "clamped to local7.debug");
+        let f = frame_rfc5424_pri(LINE, "h", "a", TS, syslog_pri(20, 4));
+        assert!(f.starts_with(b"<164>1 2025-03-04T05:06:07.089Z h a - - - CEF:0|"));
+        let f = frame_rfc3164_pri(LINE, "h", "a", TS, 0);
+        assert!(f.starts_with(b"<0>Mar  4 05:06:07 h a: CEF:0|"));
     }
 
     #[test]
