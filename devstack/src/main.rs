@@ -44,7 +44,8 @@ enum Cmd {
     /// Run a sink simulator in the foreground (faults via `POST /_sim/faults`, what arrived via
     /// `GET /_sim/received`).
     Sim {
-        /// Which API: `hec`, `elastic` or `webhook`.
+        /// Which API: `hec`, `elastic` or `webhook`; or a syslog receiver: `syslog` (TCP),
+        /// `syslog-tls`, `syslog-udp` (prints each message as JSON).
         kind: SimChoice,
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -69,6 +70,9 @@ enum SimChoice {
     Hec,
     Elastic,
     Webhook,
+    Syslog,
+    SyslogTls,
+    SyslogUdp,
 }
 
 #[tokio::main]
@@ -112,6 +116,11 @@ async fn main() -> ExitCode {
             .map(|lines| lines.iter().for_each(|l| println!("{l}")))
             .map_err(|e| e.to_string()),
         Cmd::Sim {
+            kind: kind @ (SimChoice::Syslog | SimChoice::SyslogTls | SimChoice::SyslogUdp),
+            listen,
+            ..
+        } => run_syslog_sim(kind, listen).await,
+        Cmd::Sim {
             kind,
             listen,
             secret,
@@ -123,6 +132,10 @@ async fn main() -> ExitCode {
                 SimChoice::Hec => SimKind::Hec(HecSimConfig::new(secret)),
                 SimChoice::Elastic => SimKind::Elastic(ElasticSimConfig::default()),
                 SimChoice::Webhook => SimKind::Webhook(WebhookSimConfig::new(secret)),
+                // Served by `run_syslog_sim` (the arm above).
+                SimChoice::Syslog | SimChoice::SyslogTls | SimChoice::SyslogUdp => {
+                    return ExitCode::from(2)
+                }
             };
             match SimServer::start(
                 kind,
@@ -174,4 +187,49 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `devstack sim syslog|syslog-tls|syslog-udp`: a syslog receiver in the foreground, printing
+/// every message (and every refused frame) as a JSON line until Ctrl-C.
+async fn run_syslog_sim(kind: SimChoice, listen: std::net::SocketAddr) -> Result<(), String> {
+    use devstack::sim::{SyslogSim, SyslogSimConfig, SyslogSimTransport};
+    let transport = match kind {
+        SimChoice::SyslogTls => SyslogSimTransport::Tls,
+        SimChoice::SyslogUdp => SyslogSimTransport::Udp,
+        _ => SyslogSimTransport::Tcp,
+    };
+    let mut sim = SyslogSim::start(SyslogSimConfig {
+        addr: listen,
+        ..SyslogSimConfig::new(transport)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("syslog {} simulator at {}", transport.as_str(), sim.address());
+    if let Some(pem) = sim.ca_pem() {
+        let file = std::env::temp_dir().join(format!(
+            "secflow-syslog-sim-{}.pem",
+            sim.local_addr().port()
+        ));
+        std::fs::write(&file, pem).map_err(|e| format!("writing {}: {e}", file.display()))?;
+        println!("CA certificate (tls.ca_file) {}", file.display());
+    }
+    let (mut seen, mut refused) = (0, 0);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {}
+        }
+        for m in sim.messages_since(seen) {
+            seen += 1;
+            println!("{}", serde_json::to_string(&m).unwrap_or_default());
+        }
+        let problems = sim.problems();
+        for p in problems.iter().skip(refused) {
+            println!("{}", serde_json::json!({ "refused": p }));
+        }
+        refused = problems.len();
+    }
+    sim.stop().await;
+    Ok(())
 }

@@ -31,6 +31,7 @@ mod faults;
 mod hec;
 mod recorder;
 mod server;
+pub mod syslog;
 mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +51,7 @@ pub use elastic::ElasticSimConfig;
 pub use faults::{DropMode, Faults, ItemFault, StatusRule};
 pub use hec::HecSimConfig;
 pub use recorder::{event_id_of, ReceivedRequest, SimStats};
+pub use syslog::{SyslogSim, SyslogSimConfig, SyslogSimTransport};
 pub use webhook::WebhookSimConfig;
 
 use faults::FaultState;

@@ -1,27 +1,48 @@
-//! The one HTTP client of the delivery engine: executes a sink's [`HttpRequest`] and maps
-//! reqwest's errors to the sink contract's transport error kinds.
+//! The one executor of the delivery engine: executes a sink's [`HttpRequest`] and maps
+//! failures to the sink contract's transport error kinds. It dispatches on the URL's scheme:
+//! `http(s)://` goes to the shared reqwest client, `syslog+tcp|tls|udp://` to the syslog
+//! transport ([`super::syslog_transport`]), which writes the body to a persistent connection
+//! and answers with a synthetic `200`.
 
 use std::time::Duration;
 
 use processors::sink::{HttpRequest, HttpResponse, Method, TransportError, TransportErrorKind};
 
+use super::syslog_transport::{self, SyslogConnections};
+
 /// Largest response body read (a misbehaving proxy cannot exhaust memory).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
-/// Builds the shared client: TLS verification on, bounded timeouts.
-pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// The engine's shared client state: the HTTP client (with its connection pool) and the open
+/// syslog connections.
+#[derive(Debug)]
+pub struct Executor {
+    http: reqwest::Client,
+    syslog: SyslogConnections,
+}
+
+/// Builds the shared executor: TLS verification on, bounded timeouts.
+pub fn client(timeout: Duration) -> Result<Executor, reqwest::Error> {
+    let http = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .pool_max_idle_per_host(16)
-        .build()
+        .build()?;
+    Ok(Executor {
+        http,
+        syslog: SyslogConnections::new(timeout),
+    })
 }
 
 /// Sends one request; a response of any status is `Ok`.
 pub async fn send(
-    client: &reqwest::Client,
+    executor: &Executor,
     request: &HttpRequest,
 ) -> Result<HttpResponse, TransportError> {
+    if syslog_transport::is_syslog_url(&request.url) {
+        return executor.syslog.send(request).await;
+    }
+    let client = &executor.http;
     let method = match request.method {
         Method::Get => reqwest::Method::GET,
         Method::Post => reqwest::Method::POST,
