@@ -982,3 +982,69 @@ async fn enricher_precision_recall_and_restart() {
     assert_eq!(expected_more.values().filter(|w| !w.is_empty()).count(), 10);
     env.stack.stop().await;
 }
+
+/// The intel stages' settings are checked at load time, each problem with its position.
+#[test]
+fn intel_stage_settings_are_validated_with_positions() {
+    let text = "\
+name: t
+kafka: {bootstrap_servers: '127.0.0.1:9092'}
+schema_registry: {url: 'http://127.0.0.1:8081'}
+stages:
+  - type: intel_poll
+    name: feeds
+    interval_secs: 0
+    servers:
+      - name: isac
+        url: http://taxii.example/taxii2/
+        page_size: 0
+        collections:
+          - {api_root: /api1/, id: a, added_after: yesterday}
+          - {api_root: /api1/, id: a}
+      - name: isac
+        url: https://taxii.example/taxii2/
+        collections: []
+  - type: enrich
+    name: enrich
+    input: enriched
+    store: {path: /tmp/x, min_prefix_v4: 33}
+";
+    let err = pipeline::topology::load_str(Path::new("t.yaml"), text, |_| None).unwrap_err();
+    let lines: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
+    let has = |prefix: &str, needle: &str| {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(prefix) && l.contains(needle)),
+            "no `{prefix}…{needle}` in {lines:#?}"
+        )
+    };
+    has("t.yaml:7:", "stages[0].interval_secs: must be at least 1");
+    has("t.yaml:10:", "plain http");
+    has("t.yaml:11:", "page_size: must be at least 1");
+    has("t.yaml:13:", "is not an RFC 3339 timestamp");
+    has("t.yaml:14:", "listed twice");
+    has("t.yaml:15:", "server name `isac` is used twice");
+    has("t.yaml:17:", "name at least one collection");
+    has(
+        "t.yaml:20:",
+        "stages[1].input: an enrich stage reads canonical events",
+    );
+    has("t.yaml:21:", "at most 32");
+    // No dead-letter topic for the poller, one for the enricher.
+    let ok = text
+        .replace("interval_secs: 0", "interval_secs: 60")
+        .replace("http://taxii", "https://taxii")
+        .replace("page_size: 0", "page_size: 10")
+        .replace("yesterday", "'2024-01-01T00:00:00Z'")
+        .replace("{api_root: /api1/, id: a}", "{api_root: /api1/, id: b}")
+        .replace("      - name: isac\n        url: https://taxii.example/taxii2/\n        collections: []\n", "")
+        .replace("input: enriched", "input: canonical")
+        .replace(", min_prefix_v4: 33", "");
+    let t = pipeline::topology::load_str(Path::new("t.yaml"), &ok, |_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{ok}"))
+        .topology;
+    let names: Vec<String> = t.all_topics().into_iter().map(|t| t.name).collect();
+    assert!(names.contains(&"enrich.dlq".to_string()), "{names:?}");
+    assert!(!names.contains(&"feeds.dlq".to_string()), "{names:?}");
+}
