@@ -44,13 +44,13 @@ enum Cmd {
     /// Run a sink simulator in the foreground (faults via `POST /_sim/faults`, what arrived via
     /// `GET /_sim/received`).
     Sim {
-        /// Which API: `hec`, `elastic` or `webhook`; or a syslog receiver: `syslog` (TCP),
-        /// `syslog-tls`, `syslog-udp` (prints each message as JSON).
+        /// Which API: `hec`, `elastic`, `webhook`, `datadog` or `sumo-logic`; or a syslog
+        /// receiver: `syslog` (TCP), `syslog-tls`, `syslog-udp` (prints each message as JSON).
         kind: SimChoice,
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
-        /// HEC token, or webhook signing secret.
+        /// HEC token, webhook signing secret, Datadog API key, or Sumo Logic source token.
         #[arg(long, default_value = "dev-token")]
         secret: String,
     },
@@ -70,6 +70,8 @@ enum SimChoice {
     Hec,
     Elastic,
     Webhook,
+    Datadog,
+    SumoLogic,
     Syslog,
     SyslogTls,
     SyslogUdp,
@@ -126,12 +128,16 @@ async fn main() -> ExitCode {
             secret,
         } => {
             use devstack::sim::{
-                ElasticSimConfig, HecSimConfig, SimConfig, SimKind, SimServer, WebhookSimConfig,
+                DatadogSimConfig, ElasticSimConfig, HecSimConfig, SimConfig, SimKind, SimServer,
+                SumoSimConfig, WebhookSimConfig,
             };
+            let sumo_upload = |base: &str| SumoSimConfig::new(secret.clone()).upload_url(base);
             let kind = match kind {
-                SimChoice::Hec => SimKind::Hec(HecSimConfig::new(secret)),
+                SimChoice::Hec => SimKind::Hec(HecSimConfig::new(secret.clone())),
                 SimChoice::Elastic => SimKind::Elastic(ElasticSimConfig::default()),
-                SimChoice::Webhook => SimKind::Webhook(WebhookSimConfig::new(secret)),
+                SimChoice::Webhook => SimKind::Webhook(WebhookSimConfig::new(secret.clone())),
+                SimChoice::Datadog => SimKind::Datadog(DatadogSimConfig::new(secret.clone())),
+                SimChoice::SumoLogic => SimKind::SumoLogic(SumoSimConfig::new(secret.clone())),
                 // Served by `run_syslog_sim` (the arm above).
                 SimChoice::Syslog | SimChoice::SyslogTls | SimChoice::SyslogUdp => {
                     return ExitCode::from(2)
@@ -148,6 +154,9 @@ async fn main() -> ExitCode {
             {
                 Ok(server) => {
                     println!("{} simulator at {}", server.kind(), server.url());
+                    if server.kind() == "sumo_logic" {
+                        println!("upload URL {}", sumo_upload(&server.url()));
+                    }
                     let _ = tokio::signal::ctrl_c().await;
                     server.shutdown().await;
                     Ok(())

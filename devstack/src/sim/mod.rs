@@ -1,7 +1,8 @@
-//! Sink simulators: local stand-ins for Splunk HEC, Elasticsearch `_bulk` and a signed-webhook
-//! receiver. Each speaks the vendor's API, records what it received, and injects faults on
-//! demand (status schedules, latency, dropped connections, per-item bulk failures, slow or
-//! missing HEC acks, load-balancer cookie rotation).
+//! Sink simulators: local stand-ins for Splunk HEC, Elasticsearch `_bulk`, a signed-webhook
+//! receiver, the Datadog Logs intake and a Sumo Logic HTTP Source. Each speaks the vendor's
+//! API, records what it received, and injects faults on demand (status schedules, latency,
+//! dropped connections, per-item bulk failures, slow or missing HEC acks, load-balancer cookie
+//! rotation).
 //!
 //! Tests drive a simulator in-process through [`SimServer`]; another process (a demo, the load
 //! test) uses the JSON control endpoints:
@@ -26,11 +27,13 @@
 //! # }
 //! ```
 
+mod datadog;
 mod elastic;
 mod faults;
 mod hec;
 mod recorder;
 mod server;
+mod sumo;
 pub mod syslog;
 mod webhook;
 
@@ -47,10 +50,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use datadog::DatadogSimConfig;
 pub use elastic::ElasticSimConfig;
 pub use faults::{DropMode, Faults, ItemFault, StatusRule};
 pub use hec::HecSimConfig;
 pub use recorder::{event_id_of, ReceivedRequest, SimStats};
+pub use sumo::SumoSimConfig;
 pub use syslog::{SyslogSim, SyslogSimConfig, SyslogSimTransport};
 pub use webhook::WebhookSimConfig;
 
@@ -66,6 +71,10 @@ pub enum SimKind {
     Elastic(ElasticSimConfig),
     /// A webhook receiver verifying `X-Secflow-Signature`.
     Webhook(WebhookSimConfig),
+    /// Datadog Logs intake (`/api/v2/logs`).
+    Datadog(DatadogSimConfig),
+    /// Sumo Logic HTTP Source (`/receiver/v1/http/<token>`).
+    SumoLogic(SumoSimConfig),
 }
 
 impl SimKind {
@@ -75,6 +84,8 @@ impl SimKind {
             SimKind::Hec(_) => "hec",
             SimKind::Elastic(_) => "elastic",
             SimKind::Webhook(_) => "webhook",
+            SimKind::Datadog(_) => "datadog",
+            SimKind::SumoLogic(_) => "sumo_logic",
         }
     }
 }
@@ -148,6 +159,8 @@ pub(crate) enum KindApp {
     Hec(Arc<hec::HecApp>),
     Elastic(Arc<elastic::ElasticApp>),
     Webhook(Arc<webhook::WebhookApp>),
+    Datadog(Arc<datadog::DatadogApp>),
+    SumoLogic(Arc<sumo::SumoApp>),
 }
 
 impl KindApp {
@@ -157,6 +170,8 @@ impl KindApp {
             KindApp::Hec(_) => hec::is_data_path(path),
             KindApp::Elastic(_) => elastic::is_data_path(path),
             KindApp::Webhook(_) => !path.starts_with("/_sim/"),
+            KindApp::Datadog(_) => datadog::is_data_path(path),
+            KindApp::SumoLogic(_) => sumo::is_data_path(path),
         }
     }
 
@@ -166,6 +181,8 @@ impl KindApp {
             KindApp::Hec(_) => hec::fault_response(status),
             KindApp::Elastic(_) => elastic::fault_response(status),
             KindApp::Webhook(_) => webhook::fault_response(status),
+            KindApp::Datadog(_) => datadog::fault_response(status),
+            KindApp::SumoLogic(_) => sumo::fault_response(status),
         };
         if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
             resp.headers_mut().insert("retry-after", v);
@@ -178,6 +195,8 @@ impl KindApp {
             KindApp::Hec(app) => hec::router(app.clone()),
             KindApp::Elastic(app) => elastic::router(app.clone()),
             KindApp::Webhook(app) => webhook::router(app.clone()),
+            KindApp::Datadog(app) => datadog::router(app.clone()),
+            KindApp::SumoLogic(app) => sumo::router(app.clone()),
         };
         let control = Router::new()
             .route("/_sim/faults", post(set_faults).get(get_faults))
@@ -286,6 +305,12 @@ impl SimServer {
             SimKind::Webhook(c) => {
                 KindApp::Webhook(Arc::new(webhook::WebhookApp::new(c, shared.clone())?))
             }
+            SimKind::Datadog(c) => {
+                KindApp::Datadog(Arc::new(datadog::DatadogApp::new(c, shared.clone())?))
+            }
+            SimKind::SumoLogic(c) => {
+                KindApp::SumoLogic(Arc::new(sumo::SumoApp::new(c, shared.clone())?))
+            }
         };
         let listener = TcpListener::bind(config.addr)
             .await
@@ -378,6 +403,15 @@ impl SimServer {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Datadog: entries accepted over the 1 MB entry limit (the real intake truncates them). 0
+    /// for other kinds.
+    pub fn truncated_entries(&self) -> u64 {
+        match &self.kind {
+            KindApp::Datadog(app) => app.truncated(),
+            _ => 0,
         }
     }
 

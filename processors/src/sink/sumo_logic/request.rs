@@ -87,8 +87,18 @@ fn field_value(v: &str) -> String {
         .collect()
 }
 
-/// The metadata headers of one event, in a fixed order (also the grouping key).
-fn header_set(sink: &SumoLogicSink, record: &SinkRecord, line: &Line) -> Vec<(String, String)> {
+/// The metadata headers of one event, in a fixed order: the grouping key of requests.
+type HeaderSet = Vec<(String, String)>;
+
+/// Records that share one [`HeaderSet`]: (index in the batch, line).
+#[derive(Debug)]
+struct Group {
+    headers: HeaderSet,
+    lines: Vec<(usize, Vec<u8>)>,
+}
+
+/// The metadata headers of one event.
+fn header_set(sink: &SumoLogicSink, record: &SinkRecord, line: &Line) -> HeaderSet {
     let meta = EventMeta {
         tenant: record.tenant.as_deref(),
         severity: line.severity.map(Severity::as_str),
@@ -121,8 +131,8 @@ fn header_set(sink: &SumoLogicSink, record: &SinkRecord, line: &Line) -> Vec<(St
 pub fn build(sink: &SumoLogicSink, batch: &[SinkRecord]) -> BuildResult {
     let max = sink.config.max_request_bytes;
     let mut rejected = Vec::new();
-    let mut groups: Vec<(Vec<(String, String)>, Vec<(usize, Vec<u8>)>)> = Vec::new();
-    let mut group_of: HashMap<Vec<(String, String)>, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of: HashMap<HeaderSet, usize> = HashMap::new();
     for (i, record) in batch.iter().enumerate() {
         let line = match encode_line(record) {
             Ok(l) => l,
@@ -148,13 +158,20 @@ pub fn build(sink: &SumoLogicSink, batch: &[SinkRecord]) -> BuildResult {
         }
         let headers = header_set(sink, record, &line);
         let g = *group_of.entry(headers.clone()).or_insert_with(|| {
-            groups.push((headers, Vec::new()));
+            groups.push(Group {
+                headers,
+                lines: Vec::new(),
+            });
             groups.len() - 1
         });
-        groups[g].1.push((i, line.bytes));
+        groups[g].lines.push((i, line.bytes));
     }
     let mut requests = Vec::new();
-    for (meta_headers, lines) in groups {
+    for Group {
+        headers: meta_headers,
+        lines,
+    } in groups
+    {
         let sizes: Vec<(usize, usize)> = lines
             .iter()
             .enumerate()

@@ -190,8 +190,9 @@ fn lines_headers_and_gzip() {
         let want: Value = serde_json::from_slice(&rec.payload).unwrap();
         assert_eq!(got, want);
     }
-    // The URL (the secret) never shows in Debug.
+    // The URL (the secret) never shows in Debug, of the sink or of a request.
     assert!(!format!("{s:?}").contains(TOKEN));
+    assert!(!format!("{req:?}").contains(TOKEN));
     let plain = sink_with(config(json!({"gzip": false})));
     let req = plain.build(&batch, NOW).requests.remove(0);
     assert_eq!(req.header("content-encoding"), None);
