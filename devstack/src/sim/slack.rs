@@ -404,24 +404,22 @@ async fn api(
     resp
 }
 
-fn token_ok(app: &SlackApp, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the bot token; the Slack error code when it is missing or wrong.
+fn token_ok(app: &SlackApp, headers: &HeaderMap) -> Result<(), &'static str> {
     use subtle::ConstantTimeEq as _;
-    match bearer(headers) {
-        None => {
-            app.shared.rec().stats.auth_failures += 1;
-            Err(api_error("not_authed"))
-        }
+    let code = match bearer(headers) {
+        None => "not_authed",
         Some(t) => {
             let ok = t.len() == app.config.bot_token.len()
                 && bool::from(t.as_bytes().ct_eq(app.config.bot_token.as_bytes()));
             if ok {
-                Ok(())
-            } else {
-                app.shared.rec().stats.auth_failures += 1;
-                Err(api_error("invalid_auth"))
+                return Ok(());
             }
+            "invalid_auth"
         }
-    }
+    };
+    app.shared.rec().stats.auth_failures += 1;
+    Err(code)
 }
 
 fn auth_test(app: &SlackApp, headers: &HeaderMap) -> Response {
@@ -429,8 +427,8 @@ fn auth_test(app: &SlackApp, headers: &HeaderMap) -> Response {
     if let Some(status) = app.shared.faults().outage(Instant::now()) {
         return fault_response(status);
     }
-    if let Err(r) = token_ok(app, headers) {
-        return r;
+    if let Err(code) = token_ok(app, headers) {
+        return api_error(code);
     }
     api_answer(json!({
         "ok": true,
@@ -591,8 +589,8 @@ fn accept(
 }
 
 fn post_message(app: &SlackApp, headers: &HeaderMap, body: &[u8], received_us: u64) -> Response {
-    if let Err(r) = token_ok(app, headers) {
-        return r;
+    if let Err(code) = token_ok(app, headers) {
+        return api_error(code);
     }
     let injected = {
         let mut s = app.state();

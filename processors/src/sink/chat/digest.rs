@@ -35,7 +35,7 @@ impl Router {
     /// severity count as below when a minimum is set).
     pub fn route(&self, alert: &Alert) -> Option<&str> {
         if let Some(min) = self.min_severity {
-            if !alert.severity.is_some_and(|s| s >= min) {
+            if alert.severity.is_none_or(|s| s < min) {
                 return None;
             }
         }
@@ -203,7 +203,7 @@ fn digest(channel: String, events: Vec<(usize, Alert)>, summary_lines: usize) ->
         sev.entry(rank(a.severity)).or_insert((a.severity, 0)).1 += 1;
     }
     let mut severity_counts: Vec<(u8, (Option<Severity>, usize))> = sev.into_iter().collect();
-    severity_counts.sort_by(|a, b| b.0.cmp(&a.0));
+    severity_counts.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
     let severity_counts = severity_counts.into_iter().map(|(_, v)| v).collect();
 
     // The others by (severity, host), in order of first appearance, then sorted.
