@@ -44,13 +44,16 @@ enum Cmd {
     /// Run a sink simulator in the foreground (faults via `POST /_sim/faults`, what arrived via
     /// `GET /_sim/received`).
     Sim {
-        /// Which API: `hec`, `elastic`, `webhook`, `datadog` or `sumo-logic`; or a syslog
+        /// Which API: `hec`, `elastic`, `webhook`, `datadog`, `sumo-logic`, `slack` (channels
+        /// soc, acme, war-room), `teams` (the same channels), `pagerduty` (`--secret` is the
+        /// 32-character integration key) or `opsgenie` (heartbeat `secflow-dev`); or a syslog
         /// receiver: `syslog` (TCP), `syslog-tls`, `syslog-udp` (prints each message as JSON).
         kind: SimChoice,
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
-        /// HEC token, webhook signing secret, Datadog API key, or Sumo Logic source token.
+        /// HEC token, webhook signing secret, Datadog API key, Sumo Logic source token, or Slack
+        /// bot token (its webhook secrets are `<secret>-<channel>`).
         #[arg(long, default_value = "dev-token")]
         secret: String,
     },
@@ -72,6 +75,10 @@ enum SimChoice {
     Webhook,
     Datadog,
     SumoLogic,
+    Slack,
+    Teams,
+    Pagerduty,
+    Opsgenie,
     Syslog,
     SyslogTls,
     SyslogUdp,
@@ -129,8 +136,10 @@ async fn main() -> ExitCode {
         } => {
             use devstack::sim::{
                 DatadogSimConfig, ElasticSimConfig, HecSimConfig, SimConfig, SimKind, SimServer,
-                SumoSimConfig, WebhookSimConfig,
+                SlackSimConfig, SumoSimConfig, TeamsSimConfig, WebhookSimConfig,
             };
+            // The channels of topologies/slack.yaml and topologies/teams.yaml.
+            const CHAT_CHANNELS: [&str; 3] = ["soc", "acme", "war-room"];
             let sumo_upload = |base: &str| SumoSimConfig::new(secret.clone()).upload_url(base);
             let kind = match kind {
                 SimChoice::Hec => SimKind::Hec(HecSimConfig::new(secret.clone())),
@@ -138,6 +147,20 @@ async fn main() -> ExitCode {
                 SimChoice::Webhook => SimKind::Webhook(WebhookSimConfig::new(secret.clone())),
                 SimChoice::Datadog => SimKind::Datadog(DatadogSimConfig::new(secret.clone())),
                 SimChoice::SumoLogic => SimKind::SumoLogic(SumoSimConfig::new(secret.clone())),
+                SimChoice::Slack => SimKind::Slack(CHAT_CHANNELS.iter().fold(
+                    SlackSimConfig::new(secret.clone(), &CHAT_CHANNELS),
+                    |c, ch| c.with_webhook(format!("{secret}-{ch}"), ch),
+                )),
+                SimChoice::Teams => SimKind::Teams(TeamsSimConfig::new(&CHAT_CHANNELS)),
+                // The secret is the integration key (32 characters).
+                SimChoice::Pagerduty => SimKind::PagerDuty(
+                    devstack::sim::PagerDutySimConfig::new(&[secret.as_str()]),
+                ),
+                // The heartbeat of topologies/opsgenie.yaml.
+                SimChoice::Opsgenie => SimKind::OpsGenie(devstack::sim::OpsGenieSimConfig::new(
+                    secret.clone(),
+                    &["secflow-dev"],
+                )),
                 // Served by `run_syslog_sim` (the arm above).
                 SimChoice::Syslog | SimChoice::SyslogTls | SimChoice::SyslogUdp => {
                     return ExitCode::from(2)
@@ -156,6 +179,28 @@ async fn main() -> ExitCode {
                     println!("{} simulator at {}", server.kind(), server.url());
                     if server.kind() == "sumo_logic" {
                         println!("upload URL {}", sumo_upload(&server.url()));
+                    }
+                    if server.kind() == "slack" {
+                        println!("api_url {}", SlackSimConfig::api_url(&server.url()));
+                        for ch in CHAT_CHANNELS {
+                            let secret = format!("{secret}-{ch}");
+                            println!(
+                                "webhook {ch} {}",
+                                SlackSimConfig::webhook_url(&server.url(), &secret)
+                            );
+                        }
+                    }
+                    if server.kind() == "teams" {
+                        for ch in CHAT_CHANNELS {
+                            println!(
+                                "workflow {ch} {}",
+                                TeamsSimConfig::workflow_url(&server.url(), ch)
+                            );
+                            println!(
+                                "connector {ch} {}",
+                                TeamsSimConfig::connector_url(&server.url(), ch)
+                            );
+                        }
                     }
                     let _ = tokio::signal::ctrl_c().await;
                     server.shutdown().await;

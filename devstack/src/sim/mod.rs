@@ -27,14 +27,19 @@
 //! # }
 //! ```
 
+mod alerts;
 mod datadog;
 mod elastic;
 mod faults;
 mod hec;
+mod opsgenie;
+mod pagerduty;
 mod recorder;
 mod server;
+mod slack;
 mod sumo;
 pub mod syslog;
+mod teams;
 mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,13 +55,18 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use alerts::{AlertAction, HeartbeatPing, IncidentHistory};
 pub use datadog::DatadogSimConfig;
 pub use elastic::ElasticSimConfig;
 pub use faults::{DropMode, Faults, ItemFault, StatusRule};
 pub use hec::HecSimConfig;
+pub use opsgenie::{OpsGenieApp, OpsGenieSimConfig};
+pub use pagerduty::{PagerDutyApp, PagerDutySimConfig};
 pub use recorder::{event_id_of, ReceivedRequest, SimStats};
+pub use slack::{SlackApp, SlackMessage, SlackSimConfig, Throttled, Via};
 pub use sumo::SumoSimConfig;
 pub use syslog::{SyslogSim, SyslogSimConfig, SyslogSimTransport};
+pub use teams::{TeamsApp, TeamsMessage, TeamsSimConfig, TeamsThrottled, TeamsVia};
 pub use webhook::WebhookSimConfig;
 
 use faults::FaultState;
@@ -75,6 +85,14 @@ pub enum SimKind {
     Datadog(DatadogSimConfig),
     /// Sumo Logic HTTP Source (`/receiver/v1/http/<token>`).
     SumoLogic(SumoSimConfig),
+    /// Slack Web API (`chat.postMessage`, `auth.test`) and incoming webhooks.
+    Slack(SlackSimConfig),
+    /// Microsoft Teams Workflows and connector webhooks.
+    Teams(TeamsSimConfig),
+    /// PagerDuty Events API v2 (`/v2/enqueue`).
+    PagerDuty(PagerDutySimConfig),
+    /// OpsGenie Alert and Heartbeat APIs (`/v2/alerts`, `/v2/heartbeats`).
+    OpsGenie(OpsGenieSimConfig),
 }
 
 impl SimKind {
@@ -86,6 +104,10 @@ impl SimKind {
             SimKind::Webhook(_) => "webhook",
             SimKind::Datadog(_) => "datadog",
             SimKind::SumoLogic(_) => "sumo_logic",
+            SimKind::Slack(_) => "slack",
+            SimKind::Teams(_) => "teams",
+            SimKind::PagerDuty(_) => "pagerduty",
+            SimKind::OpsGenie(_) => "opsgenie",
         }
     }
 }
@@ -161,6 +183,10 @@ pub(crate) enum KindApp {
     Webhook(Arc<webhook::WebhookApp>),
     Datadog(Arc<datadog::DatadogApp>),
     SumoLogic(Arc<sumo::SumoApp>),
+    Slack(Arc<slack::SlackApp>),
+    Teams(Arc<teams::TeamsApp>),
+    PagerDuty(Arc<pagerduty::PagerDutyApp>),
+    OpsGenie(Arc<opsgenie::OpsGenieApp>),
 }
 
 impl KindApp {
@@ -172,6 +198,10 @@ impl KindApp {
             KindApp::Webhook(_) => !path.starts_with("/_sim/"),
             KindApp::Datadog(_) => datadog::is_data_path(path),
             KindApp::SumoLogic(_) => sumo::is_data_path(path),
+            KindApp::Slack(_) => slack::is_data_path(path),
+            KindApp::Teams(_) => teams::is_data_path(path),
+            KindApp::PagerDuty(_) => pagerduty::is_data_path(path),
+            KindApp::OpsGenie(_) => opsgenie::is_data_path(path),
         }
     }
 
@@ -183,6 +213,10 @@ impl KindApp {
             KindApp::Webhook(_) => webhook::fault_response(status),
             KindApp::Datadog(_) => datadog::fault_response(status),
             KindApp::SumoLogic(_) => sumo::fault_response(status),
+            KindApp::Slack(_) => slack::fault_response(status),
+            KindApp::Teams(_) => teams::fault_response(status),
+            KindApp::PagerDuty(_) => pagerduty::fault_response(status),
+            KindApp::OpsGenie(_) => opsgenie::fault_response(status),
         };
         if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
             resp.headers_mut().insert("retry-after", v);
@@ -197,6 +231,10 @@ impl KindApp {
             KindApp::Webhook(app) => webhook::router(app.clone()),
             KindApp::Datadog(app) => datadog::router(app.clone()),
             KindApp::SumoLogic(app) => sumo::router(app.clone()),
+            KindApp::Slack(app) => slack::router(app.clone()),
+            KindApp::Teams(app) => teams::router(app.clone()),
+            KindApp::PagerDuty(app) => pagerduty::router(app.clone()),
+            KindApp::OpsGenie(app) => opsgenie::router(app.clone()),
         };
         let control = Router::new()
             .route("/_sim/faults", post(set_faults).get(get_faults))
@@ -311,6 +349,14 @@ impl SimServer {
             SimKind::SumoLogic(c) => {
                 KindApp::SumoLogic(Arc::new(sumo::SumoApp::new(c, shared.clone())?))
             }
+            SimKind::Slack(c) => KindApp::Slack(Arc::new(slack::SlackApp::new(c, shared.clone())?)),
+            SimKind::Teams(c) => KindApp::Teams(Arc::new(teams::TeamsApp::new(c, shared.clone())?)),
+            SimKind::PagerDuty(c) => {
+                KindApp::PagerDuty(Arc::new(pagerduty::PagerDutyApp::new(c, shared.clone())?))
+            }
+            SimKind::OpsGenie(c) => {
+                KindApp::OpsGenie(Arc::new(opsgenie::OpsGenieApp::new(c, shared.clone())?))
+            }
         };
         let listener = TcpListener::bind(config.addr)
             .await
@@ -412,6 +458,41 @@ impl SimServer {
         match &self.kind {
             KindApp::Datadog(app) => app.truncated(),
             _ => 0,
+        }
+    }
+
+    /// Slack: the workspace (messages per channel, throttles, run-time faults). `None` for other
+    /// kinds.
+    pub fn slack(&self) -> Option<Arc<SlackApp>> {
+        match &self.kind {
+            KindApp::Slack(app) => Some(app.clone()),
+            _ => None,
+        }
+    }
+
+    /// Teams: the webhooks (messages per channel, throttles, wrapped errors). `None` for other
+    /// kinds.
+    pub fn teams(&self) -> Option<Arc<TeamsApp>> {
+        match &self.kind {
+            KindApp::Teams(app) => Some(app.clone()),
+            _ => None,
+        }
+    }
+
+    /// PagerDuty: incidents per dedup key and accepted events. `None` for other kinds.
+    pub fn pagerduty(&self) -> Option<Arc<PagerDutyApp>> {
+        match &self.kind {
+            KindApp::PagerDuty(app) => Some(app.clone()),
+            _ => None,
+        }
+    }
+
+    /// OpsGenie: alerts per alias, accepted creates and closes, heartbeat pings. `None` for
+    /// other kinds.
+    pub fn opsgenie(&self) -> Option<Arc<OpsGenieApp>> {
+        match &self.kind {
+            KindApp::OpsGenie(app) => Some(app.clone()),
+            _ => None,
         }
     }
 

@@ -87,6 +87,39 @@ fn build(stage: &SinkStage, resolve: Resolver<'_>) -> Result<Arc<dyn Sink>, Stri
                     .map_err(|e| e.to_string())?,
             )
         }
+        SinkTarget::PagerDuty(c) => {
+            let key = resolve(&c.routing_key)?;
+            let route_keys = c
+                .routes
+                .iter()
+                .map(|r| resolve(&r.routing_key))
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(
+                processors::sink::pagerduty::PagerDutySink::new(name, c.clone(), key, route_keys)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        SinkTarget::OpsGenie(c) => {
+            let key = resolve(&c.api_key)?;
+            Arc::new(
+                processors::sink::opsgenie::OpsGenieSink::new(name, c.clone(), key)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        SinkTarget::Slack(c) => {
+            let secrets = c.resolve_secrets(resolve)?;
+            Arc::new(
+                processors::sink::slack::SlackSink::new(name, c.clone(), secrets)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        SinkTarget::Teams(c) => {
+            let webhooks = c.resolve_webhooks(resolve)?;
+            Arc::new(
+                processors::sink::teams::TeamsSink::new(name, c.clone(), webhooks)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
     };
     Ok(sink)
 }

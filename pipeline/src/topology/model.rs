@@ -451,6 +451,19 @@ pub enum SinkTarget {
     /// Syslog over TCP, TLS or UDP with CEF messages (ArcSight, QRadar, Sentinel AMA); reads
     /// the `cef` topic.
     SyslogCef(processors::sink::syslog::SyslogConfig),
+    /// PagerDuty Events API v2: deduplicated triggers, resolves by event and after a quiet
+    /// window.
+    #[serde(rename = "pagerduty")]
+    PagerDuty(processors::sink::pagerduty::PagerDutyConfig),
+    /// OpsGenie Alert API: alerts deduplicated by alias, closes, heartbeat pings.
+    #[serde(rename = "opsgenie")]
+    OpsGenie(processors::sink::opsgenie::OpsGenieConfig),
+    /// Slack: Block Kit messages through `chat.postMessage` or incoming webhooks, routed by
+    /// severity and tenant, one message per channel per second (bursts summarised), threads.
+    Slack(processors::sink::slack::SlackConfig),
+    /// Microsoft Teams: Adaptive Cards (or legacy MessageCards) to Workflows or connector
+    /// webhooks, routed by severity and tenant, one message per webhook per second.
+    Teams(processors::sink::teams::TeamsConfig),
 }
 
 /// Batching.
