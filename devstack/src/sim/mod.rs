@@ -4,6 +4,9 @@
 //! dropped connections, per-item bulk failures, slow or missing HEC acks, load-balancer cookie
 //! rotation).
 //!
+//! The syslog receiver ([`syslog`]: TCP, TLS, UDP; CEF messages) is not HTTP: it has its own
+//! handle, [`SyslogSim`], with stop/restart on the same port instead of faults.
+//!
 //! Tests drive a simulator in-process through [`SimServer`]; another process (a demo, the load
 //! test) uses the JSON control endpoints:
 //!
