@@ -425,7 +425,7 @@ async fn ping(
         error(405, "Method not allowed")
     } else if let Some(r) = refuse_auth(&app, &headers) {
         r
-    } else if !app.config.heartbeats.iter().any(|h| *h == name) {
+    } else if !app.config.heartbeats.contains(&name) {
         error(
             404,
             &format!("Heartbeat with name [{name}] does not exist."),
