@@ -107,6 +107,9 @@ pub struct IncidentBook {
     /// When the last trigger for a key was built (epoch ms), for `triggered_at` once accepted
     /// (`classify` gets no clock).
     built_at: BTreeMap<IncidentKey, i64>,
+    /// The latest time the book was given (a plan or a tick): the fallback for a trigger whose
+    /// build time is gone (a second trigger for a key in one batch, after a resolve).
+    latest_ms: i64,
 }
 
 /// The saved form.
@@ -160,6 +163,7 @@ impl IncidentBook {
     /// incident share one trigger; a resolution after a trigger in the same batch resolves
     /// it. Marks every planned trigger as built at `now_ms`.
     pub fn plan(&mut self, intents: Vec<(usize, Intent)>, now_ms: i64) -> Plan {
+        self.latest_ms = self.latest_ms.max(now_ms);
         let mut plan = Plan::default();
         let mut states: BTreeMap<IncidentKey, KeyState> = BTreeMap::new();
         for (idx, intent) in intents {
@@ -220,7 +224,7 @@ impl IncidentBook {
 
     /// A trigger for `key` carrying `records` records was accepted: the incident is open.
     pub fn triggered(&mut self, key: &IncidentKey, records: usize) {
-        let at = self.built_at.get(key).copied().unwrap_or(0);
+        let at = self.built_at.remove(key).unwrap_or(self.latest_ms);
         let n = records as u64;
         match self.open.get_mut(key) {
             Some(inc) => {
@@ -264,6 +268,7 @@ impl IncidentBook {
         quiet_ms: i64,
         limit: usize,
     ) -> Vec<IncidentKey> {
+        self.latest_ms = self.latest_ms.max(now_ms);
         let mut quiet: Vec<(&IncidentKey, &Incident)> = self
             .open
             .iter()

@@ -399,3 +399,25 @@ fn bounded_keys_and_char_truncation() {
     assert_eq!(percent_decode(&percent_encode("a b/ü:%")), "a b/ü:%");
     assert_eq!(percent_decode("%zz%4"), "%zz%4");
 }
+
+#[test]
+fn a_second_trigger_in_one_batch_after_a_resolve_is_dated_by_the_batch() {
+    let mut book = IncidentBook::new();
+    book.plan(vec![(0, Intent::Trigger(key("k")))], 0);
+    book.triggered(&key("k"), 1);
+    // Resolve, then a new occurrence, in one batch at 5 s: two actions for the key.
+    let plan = book.plan(
+        vec![
+            (0, Intent::Resolve(key("k"))),
+            (1, Intent::Trigger(key("k"))),
+        ],
+        5_000,
+    );
+    assert_eq!(plan.actions.len(), 2);
+    book.resolved(&key("k"));
+    book.triggered(&key("k"), 1);
+    let inc = &book.open()[&key("k")];
+    assert_eq!(inc.triggered_at_ms, 5_000);
+    // Not quiet right after: the new incident is not resolved at the next tick.
+    assert!(book.start_quiet_resolves(5_500, 2_000, 10).is_empty());
+}
