@@ -212,3 +212,16 @@ fn logs_inner(app: &DatadogApp, headers: &HeaderMap, body: &[u8]) -> (Response, 
     drop(rec);
     (json_resp(202, json!({})), decoded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_path_and_error_shape() {
+        assert!(is_data_path("/api/v2/logs") && is_data_path("/api/v2/logs/"));
+        assert!(!is_data_path("/api/v1/validate"));
+        assert_eq!(reason(413), "Request Entity Too Large");
+        assert_eq!(fault_response(403).status().as_u16(), 403);
+    }
+}

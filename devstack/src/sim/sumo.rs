@@ -175,3 +175,25 @@ fn upload_inner(
     drop(rec);
     (text(200, ""), decoded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_from_json_and_cef_lines() {
+        assert_eq!(line_id(r#"{"event_id":"a"}"#).as_deref(), Some("a"));
+        assert_eq!(line_id(r#"{"event":{"id":"b"}}"#).as_deref(), Some("b"));
+        assert_eq!(
+            line_id(r"CEF:0|v|p|1|x|n|5|externalId=c msg=a\=b").as_deref(),
+            Some("c")
+        );
+        assert_eq!(line_id("plain text"), None);
+        assert!(is_data_path("/receiver/v1/http/tok"));
+        assert!(!is_data_path("/_sim/received"));
+        assert_eq!(
+            SumoSimConfig::new("tok").upload_url("http://h:1/"),
+            "http://h:1/receiver/v1/http/tok"
+        );
+    }
+}
