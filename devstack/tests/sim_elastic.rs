@@ -17,9 +17,9 @@ use processors::sink::{
 const API_KEY: &str = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
 
 /// The delivery engine's own HTTP executor, so these tests send exactly what a sink stage sends.
-use pipeline::delivery::http::send;
+use pipeline::delivery::http::{send, Executor};
 
-fn client() -> reqwest::Client {
+fn client() -> Executor {
     pipeline::delivery::http::client(Duration::from_secs(5)).unwrap()
 }
 
@@ -104,7 +104,7 @@ fn api_key_sim() -> ElasticSimConfig {
 /// classifications.
 async fn attempt(
     sink: &ElasticsearchSink,
-    client: &reqwest::Client,
+    client: &Executor,
     batch: &[SinkRecord],
 ) -> (Vec<(usize, Outcome)>, Vec<Classification>) {
     let built = sink.build(batch, SystemTime::now());

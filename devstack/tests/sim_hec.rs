@@ -15,9 +15,9 @@ use processors::sink::{
 const TOKEN: &str = "11111111-2222-3333-4444-555555555555";
 
 /// The delivery engine's own HTTP executor, so these tests send exactly what a sink stage sends.
-use pipeline::delivery::http::send;
+use pipeline::delivery::http::{send, Executor};
 
-fn client() -> reqwest::Client {
+fn client() -> Executor {
     pipeline::delivery::http::client(Duration::from_secs(5)).unwrap()
 }
 
@@ -82,7 +82,7 @@ async fn start(config: HecSimConfig) -> SimServer {
 /// Sends every request of a build; returns (request, classification) pairs.
 async fn send_all(
     sink: &SplunkHecSink,
-    client: &reqwest::Client,
+    client: &Executor,
     batch: &[SinkRecord],
 ) -> Vec<(HttpRequest, processors::sink::Classification)> {
     let built = sink.build(batch, SystemTime::now());
@@ -102,7 +102,7 @@ async fn send_all(
 /// Polls until every token is acked or `deadline` passes; returns the acked ones.
 async fn poll_acks(
     sink: &SplunkHecSink,
-    client: &reqwest::Client,
+    client: &Executor,
     pending: &[AckToken],
     deadline: Duration,
 ) -> BTreeSet<AckToken> {
@@ -348,10 +348,7 @@ async fn dropped_connections_and_latency_are_transport_failures() {
         latency_ms: 500,
         ..Faults::default()
     });
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let impatient = pipeline::delivery::http::client(Duration::from_millis(100)).unwrap();
     for (_, c) in send_all(&sink, &impatient, &batch).await {
         assert!(c
             .outcomes
@@ -492,8 +489,10 @@ async fn load_balancer_cookie_change_resets_the_channel() {
 #[tokio::test]
 async fn control_endpoints_over_http() {
     let sim = start(HecSimConfig::new(TOKEN)).await;
-    let client = client();
-    let r = client
+    let executor = client();
+    // Control endpoints are plain HTTP calls, not sink requests.
+    let control = reqwest::Client::new();
+    let r = control
         .post(format!("{}/_sim/faults", sim.url()))
         .body(r#"{"statuses":[{"status":503,"count":1}]}"#)
         .send()
@@ -501,7 +500,7 @@ async fn control_endpoints_over_http() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
     assert_eq!(sim.faults().statuses.len(), 1);
-    let bad = client
+    let bad = control
         .post(format!("{}/_sim/faults", sim.url()))
         .body(r#"{"nope":1}"#)
         .send()
@@ -515,11 +514,11 @@ async fn control_endpoints_over_http() {
     )
     .unwrap();
     let batch = records("ctl", 2);
-    let first = send_all(&sink, &client, &batch).await;
+    let first = send_all(&sink, &executor, &batch).await;
     assert!(matches!(first[0].1.outcomes[0], Outcome::Retry { .. }));
-    let sent = send_all(&sink, &client, &batch).await;
-    poll_acks(&sink, &client, &tokens(&sent), Duration::from_secs(5)).await;
-    let got: serde_json::Value = client
+    let sent = send_all(&sink, &executor, &batch).await;
+    poll_acks(&sink, &executor, &tokens(&sent), Duration::from_secs(5)).await;
+    let got: serde_json::Value = control
         .get(format!("{}/_sim/received", sim.url()))
         .send()
         .await
@@ -530,13 +529,13 @@ async fn control_endpoints_over_http() {
     assert_eq!(got["event_ids"], serde_json::json!(["ctl-0", "ctl-1"]));
     assert_eq!(got["stats"]["faulted"], 1);
     assert_eq!(got["stats"]["duplicate_events"], 0);
-    let r = client
+    let r = control
         .post(format!("{}/_sim/rotate_cookie", sim.url()))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    client
+    control
         .post(format!("{}/_sim/reset", sim.url()))
         .send()
         .await

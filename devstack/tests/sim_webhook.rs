@@ -71,9 +71,9 @@ fn verify_independently(header: &str, body: &[u8], secrets: &[&str]) {
 }
 
 /// The delivery engine's own HTTP executor, so these tests send exactly what a sink stage sends.
-use pipeline::delivery::http::send;
+use pipeline::delivery::http::{send, Executor};
 
-fn client() -> reqwest::Client {
+fn client() -> Executor {
     pipeline::delivery::http::client(Duration::from_secs(5)).unwrap()
 }
 
