@@ -10,4 +10,5 @@ pub mod intel;
 pub mod kafka;
 pub mod produce;
 pub mod stage;
+pub mod telemetry;
 pub mod topology;

@@ -106,6 +106,9 @@ enum Command {
         /// Stop a stage after this many records.
         #[arg(long)]
         max_records: Option<u64>,
+        /// Listener for `/metrics` (Prometheus), `/healthz` and `/readyz`; `off` disables it.
+        #[arg(long, env = "SECFLOW_METRICS_ADDR", default_value = "0.0.0.0:9464")]
+        metrics_addr: String,
     },
 }
 
@@ -362,7 +365,20 @@ async fn run(command: Command) -> Result<ExitCode> {
             stages,
             until_idle,
             max_records,
-        } => run_stages(&topology, &stages, until_idle, max_records).await,
+            metrics_addr,
+        } => {
+            if metrics_addr != "off" {
+                let addr: std::net::SocketAddr = metrics_addr
+                    .parse()
+                    .with_context(|| format!("--metrics-addr {metrics_addr}: not host:port"))?;
+                match pipeline::telemetry::serve(addr).await {
+                    Ok(bound) => tracing::info!(%bound, "metrics on http://{bound}/metrics"),
+                    // Another process holds the port (several local runs): say so, keep going.
+                    Err(e) => tracing::warn!(error = %e, "metrics listener not started"),
+                }
+            }
+            run_stages(&topology, &stages, until_idle, max_records).await
+        }
     }
 }
 

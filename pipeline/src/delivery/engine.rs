@@ -41,7 +41,11 @@ use crate::dead_letter::{header, now_ms, DeadLetter, DlqReason, Failer, Original
 use crate::kafka::{self, KafkaSetupError};
 use crate::stage::transform::{EVENT_ID_HEADER, FORMAT_HEADER};
 use crate::stage::{RunLimits, Shutdown, StageError, TransientBackoff};
+use crate::telemetry;
 use crate::topology::{SinkStage, TopicRole, Topology};
+
+/// How often the consumer lag gauge is refreshed.
+const LAG_EVERY: Duration = Duration::from_secs(10);
 
 /// Header with the event time (epoch ms) written by the transform stage.
 pub const EVENT_TIME_HEADER: &str = "secflow.event_time_ms";
@@ -323,6 +327,8 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max_wait = Duration::from_millis(stage.batch.max_wait_ms);
+    let mut lag_checked = Instant::now();
+    telemetry::set_ready(&stage.name, false);
 
     loop {
         let at_limit = limits.max_records.is_some_and(|m| read >= m);
@@ -349,6 +355,13 @@ pub async fn run(
                 }
                 // Backpressure: an open circuit pauses the whole consumer.
                 let state = lock(&shared.circuit).state(Instant::now());
+                telemetry::set_gauge("secflow_sink_circuit_state", &[("sink", stage.name.as_str())], state.as_metric() as f64);
+                let assigned = consumer.assignment().map(|a| a.count() > 0).unwrap_or(false);
+                telemetry::set_ready(&stage.name, assigned && state == CircuitState::Closed);
+                if lag_checked.elapsed() >= LAG_EVERY {
+                    lag_checked = Instant::now();
+                    crate::stage::report_lag(&consumer, &stage.name);
+                }
                 // Backpressure: an open circuit stops this loop from taking records. Nothing is
                 // paused at the broker on purpose: librdkafka drops prefetched messages of a
                 // paused partition and resumes from its fetch position, which skipped records in
@@ -421,6 +434,7 @@ pub async fn run(
                 }
                 read += 1;
                 lock(&shared.report).records += 1;
+                telemetry::count("secflow_records_in_total", &[("stage", stage.name.as_str()), ("topic", m.topic())], 1);
                 lock(&tracker).started(m.topic(), m.partition(), m.offset());
                 let original = OriginalRecord::from_message(&m);
                 let first_failure_ms = header_str(&m, header::FIRST_FAILURE_MS).and_then(|v| v.parse().ok());
@@ -561,12 +575,25 @@ fn dispatch(
     };
     let envelopes = std::mem::take(batch);
     *batch_bytes = 0;
+    telemetry::observe(
+        "secflow_batch_size",
+        &[("stage", shared.stage.name.as_str())],
+        envelopes.len() as f64,
+    );
     let shared = shared.clone();
     tasks.spawn(async move {
         deliver(&shared, envelopes).await;
         save_state(&shared);
         drop(permit);
     });
+}
+
+/// The reason of a suppressed outcome, for the metric label.
+fn outcome_reason(o: &Outcome) -> &str {
+    match o {
+        Outcome::Suppressed { reason } => reason,
+        _ => "other",
+    }
 }
 
 /// Writes the sink's state file when the state changed (errors are logged: the next save
@@ -631,8 +658,29 @@ async fn pace(shared: &Shared, req: &HttpRequest) {
     tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
 }
 
+/// A record the target accepted: counted, its latency observed, its offset freed.
+fn delivered(shared: &Shared, env: &Envelope) {
+    lock(&shared.report).delivered += 1;
+    let name = shared.stage.name.as_str();
+    telemetry::count(
+        "secflow_records_out_total",
+        &[("stage", name), ("topic", name)],
+        1,
+    );
+    if let Some(t) = env.record.event_time_ms {
+        let secs = (now_ms() - t).max(0) as f64 / 1000.0;
+        telemetry::observe("secflow_delivery_latency_seconds", &[("sink", name)], secs);
+    }
+    finish(shared, env);
+}
+
 fn count_dlq(shared: &Shared, reason: Option<DlqReason>) {
     let r = reason.map_or("retry", DlqReason::as_str);
+    telemetry::count(
+        "secflow_dlq_writes_total",
+        &[("stage", shared.stage.name.as_str()), ("reason", r)],
+        1,
+    );
     *lock(&shared.report)
         .dead_lettered
         .entry(r.to_string())
@@ -705,6 +753,14 @@ async fn fail_record(shared: &Shared, env: &Envelope, outcome: &Outcome, permane
                 .to_tiers
                 .entry(tier.topic.clone())
                 .or_default() += 1;
+            telemetry::count(
+                "secflow_sink_retries_total",
+                &[
+                    ("sink", shared.stage.name.as_str()),
+                    ("tier", tier.topic.as_str()),
+                ],
+                1,
+            );
         }
         None => {
             write_durably(shared, &letter, &shared.dlq).await;
@@ -747,13 +803,21 @@ async fn send_classified(shared: &Shared, req: &HttpRequest, retry_only: bool) -
     take_tokens(&shared.requests_bucket, 1.0).await;
     pace(shared, req).await;
     lock(&shared.report).requests += 1;
-    let (mut cls, transport) = match http::send(&shared.http, req).await {
-        Ok(resp) => (shared.sink.classify(req, &resp), false),
-        Err(e) => (shared.sink.classify_transport_error(req, &e), true),
+    let (mut cls, transport, status) = match http::send(&shared.http, req).await {
+        Ok(resp) => (shared.sink.classify(req, &resp), false, Some(resp.status)),
+        Err(e) => (shared.sink.classify_transport_error(req, &e), true, None),
     };
     shared
         .healthy
         .store(cls.sink_down.is_none(), Ordering::SeqCst);
+    telemetry::count(
+        "secflow_sink_requests_total",
+        &[
+            ("sink", shared.stage.name.as_str()),
+            ("status", telemetry::status_class(status)),
+        ],
+        1,
+    );
     let auth = |d: &processors::sink::SinkDown| matches!(d.status, Some(401 | 403));
     if retry_only && !transport && cls.sink_down.as_ref().is_some_and(|d| !auth(d)) {
         cls.sink_down = None;
@@ -826,6 +890,11 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                 };
                 if outcome.is_success() {
                     lock(&shared.report).suppressed += 1;
+                    telemetry::count(
+                        "secflow_sink_suppressed_total",
+                        &[("sink", shared.stage.name.as_str()), ("reason", outcome_reason(outcome))],
+                        1,
+                    );
                     finish(shared, &batch[i]);
                 } else {
                     fail_record(shared, &batch[i], outcome, true).await;
@@ -856,8 +925,7 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                 for (&i, outcome) in idx.iter().zip(cls.outcomes.iter()) {
                     match outcome {
                         Outcome::Delivered => {
-                            lock(&shared.report).delivered += 1;
-                            finish(shared, &batch[i]);
+                            delivered(shared, &batch[i]);
                         }
                         Outcome::Duplicate => {
                             lock(&shared.report).duplicates += 1;
@@ -865,6 +933,11 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                         }
                         Outcome::Suppressed { .. } => {
                             lock(&shared.report).suppressed += 1;
+                    telemetry::count(
+                        "secflow_sink_suppressed_total",
+                        &[("sink", shared.stage.name.as_str()), ("reason", outcome_reason(outcome))],
+                        1,
+                    );
                             finish(shared, &batch[i]);
                         }
                         Outcome::AwaitAck(token) => {
@@ -885,6 +958,14 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                                 singled[i] = true;
                                 attempts[i] += 1;
                                 if attempts[i] < max_attempts {
+                                    telemetry::count(
+                                        "secflow_sink_retries_total",
+                                        &[
+                                            ("sink", shared.stage.name.as_str()),
+                                            ("tier", "in_process"),
+                                        ],
+                                        1,
+                                    );
                                     retry_next.push(i);
                                 } else {
                                     fail_record(shared, &batch[i], outcome, false).await;
@@ -928,8 +1009,7 @@ async fn follow_acks(
     let Some(policy) = shared.sink.ack_policy() else {
         // A sink that hands out tokens without an ack policy: treat them as delivered.
         for (_, i, _) in pending {
-            lock(&shared.report).delivered += 1;
-            finish(shared, &batch[i]);
+            delivered(shared, &batch[i]);
         }
         return Vec::new();
     };
@@ -955,8 +1035,7 @@ async fn follow_acks(
                     .as_ref()
                     .is_some_and(|r| r.channel == t.channel);
                 if acked.contains(&t) {
-                    lock(&shared.report).delivered += 1;
-                    finish(shared, &batch[i]);
+                    delivered(shared, &batch[i]);
                 } else if reset {
                     resend.push(i);
                 } else {

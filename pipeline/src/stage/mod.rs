@@ -50,6 +50,42 @@ pub enum StageError {
     },
 }
 
+/// Refreshes `secflow_consumer_lag{stage,topic,partition}` for the consumer's assigned
+/// partitions: high watermark minus committed offset (never negative: some brokers report the
+/// watermark one short). Blocking broker calls with short timeouts; a failed read leaves the
+/// last value.
+pub fn report_lag<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::StreamConsumer<C>,
+    stage: &str,
+) {
+    use rdkafka::consumer::Consumer;
+    let timeout = Duration::from_secs(2);
+    let Ok(committed) = tokio::task::block_in_place(|| consumer.committed(timeout)) else {
+        return;
+    };
+    for e in committed.elements() {
+        let Ok((low, high)) = tokio::task::block_in_place(|| {
+            consumer.fetch_watermarks(e.topic(), e.partition(), timeout)
+        }) else {
+            continue;
+        };
+        let from = match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            _ => low,
+        };
+        let partition = e.partition().to_string();
+        crate::telemetry::set_gauge(
+            "secflow_consumer_lag",
+            &[
+                ("stage", stage),
+                ("topic", e.topic()),
+                ("partition", partition.as_str()),
+            ],
+            (high - from).max(0) as f64,
+        );
+    }
+}
+
 /// When a stage stops on its own (the demo and tests use these; a deployment runs until
 /// signalled).
 #[derive(Debug, Clone, Default)]

@@ -103,6 +103,25 @@ fn transactional_producer(
     Ok(c.create()?)
 }
 
+/// The `output_log` producer: idempotent, and one request in flight per connection, so an
+/// output partition's records land in send order even on a broker that does not check the
+/// idempotent producer's sequence numbers — the resume point relies on that order.
+fn output_log_producer(
+    topology: &Topology,
+    stage: &TransformStage,
+) -> Result<FutureProducer, KafkaSetupError> {
+    let mut c = kafka::base_config(&topology.kafka, &stage.name)?;
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4");
+    for (k, v) in &topology.kafka.properties {
+        c.set(k, v);
+    }
+    c.set("max.in.flight.requests.per.connection", "1");
+    Ok(c.create()?)
+}
+
 /// Headers this stage sets on its outputs (replacing any the input carried).
 const OWN_HEADERS: [&str; 4] = [
     FORMAT_HEADER,
@@ -251,7 +270,7 @@ pub async fn run(
             }
             info!(stage = %stage.name, %input, "transform started (output log)");
             Writer::OutputLog {
-                producer: kafka::idempotent_producer(&topology.kafka, &stage.name)?,
+                producer: output_log_producer(topology, stage)?,
                 points: HashMap::new(),
                 epoch: u64::MAX,
                 scanned,
@@ -262,11 +281,18 @@ pub async fn run(
 
     let mut report = TransformReport::default();
     let mut last_record = Instant::now();
+    let mut lag_checked = Instant::now();
+    crate::telemetry::set_ready(&stage.name, false);
     'outer: loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
             break;
         }
-        let epoch_at_start = epoch.0.load(Ordering::SeqCst);
+        let assigned = consumer.assignment().map(|a| a.count() > 0).unwrap_or(false);
+        crate::telemetry::set_ready(&stage.name, assigned);
+        if lag_checked.elapsed() >= Duration::from_secs(10) {
+            lag_checked = Instant::now();
+            super::report_lag(&consumer, &stage.name);
+        }
         // Collect a batch: wait for the first record, then up to max_wait for more. Idle time
         // counts from the last record, so consume errors (broker gone) do not reset it.
         let first = async {
@@ -424,52 +450,51 @@ pub async fn run(
                 epoch: seen,
                 scanned,
             } => {
-                let now = epoch.0.load(Ordering::SeqCst);
-                if *seen != now {
-                    // Partitions moved: what another owner wrote since is only in the tails.
-                    points.clear();
-                    *seen = now;
-                }
-                if now != epoch_at_start {
-                    // A rebalance while the batch was read: some of its partitions may have a
-                    // new owner already. Write nothing; read again what is still ours.
-                    let assigned = consumer.assignment().map_err(client_err)?;
-                    for ((t, p), first) in first_offsets(&batch) {
-                        if assigned.find_partition(&t, p).is_some() {
-                            let _ = consumer.seek(&t, p, Offset::Offset(first), Duration::from_secs(5));
+                // Write until every record of the batch that is still ours is in the outputs.
+                // The batch is never dropped: a record read is written (or left to the
+                // partition's new owner), never skipped.
+                loop {
+                    let now = epoch.0.load(Ordering::SeqCst);
+                    if *seen != now {
+                        // Partitions moved: what another owner wrote since is only in the
+                        // tails, so the resume points are read again.
+                        points.clear();
+                        *seen = now;
+                        let assigned = consumer.assignment().map_err(client_err)?;
+                        let before = outgoing.len();
+                        outgoing.retain(|o| {
+                            assigned.find_partition(&input, o.input_partition).is_some()
+                        });
+                        if outgoing.len() < before {
+                            info!(stage = %stage.name, dropped = before - outgoing.len(), "records of partitions that moved are left to their new owner");
                         }
                     }
-                    continue 'outer;
-                }
-                match write_output_log(
-                    topology,
-                    &input,
-                    producer,
-                    &consumer,
-                    points,
-                    scanned,
-                    &mut outgoing,
-                    &offsets,
-                )
-                .await
-                {
-                    Ok(()) => {}
-                    Err(e) => {
-                        report.aborted += 1;
-                        warn!(stage = %stage.name, error = %e, "batch not fully written; re-reading it from the output tails");
-                        points.clear();
-                        for ((t, p), first) in first_offsets(&batch) {
-                            let _ = consumer.seek(&t, p, Offset::Offset(first), Duration::from_secs(5));
+                    match write_output_log(
+                        topology,
+                        &input,
+                        producer,
+                        &consumer,
+                        points,
+                        scanned,
+                        &mut outgoing,
+                    )
+                    .await
+                    {
+                        Ok(()) => break,
+                        Err(e) => {
+                            report.aborted += 1;
+                            warn!(stage = %stage.name, error = %e, "batch not fully written; writing what the output tails lack again");
+                            points.clear();
+                            tokio::select! {
+                                _ = &mut shutdown => break 'outer,
+                                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            }
                         }
-                        tokio::select! {
-                            _ = &mut shutdown => break 'outer,
-                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        }
-                        continue 'outer;
                     }
                 }
                 report.transactions += 1;
                 report.records += batch.len() as u64;
+                count_batch(&stage.name, &input, batch.len(), &written, &dead, &outputs);
                 for (f, n) in written {
                     *report.written.entry(f.as_str().to_string()).or_default() += n;
                 }
@@ -517,6 +542,7 @@ pub async fn run(
         }
         report.transactions += 1;
         report.records += batch.len() as u64;
+                count_batch(&stage.name, &input, batch.len(), &written, &dead, &outputs);
         for (f, n) in written {
             *report.written.entry(f.as_str().to_string()).or_default() += n;
         }
@@ -528,23 +554,50 @@ pub async fn run(
     Ok(report)
 }
 
+/// Counts a written batch in the `secflow_*` metrics.
+fn count_batch(
+    stage: &str,
+    input: &str,
+    n: usize,
+    written: &HashMap<Format, u64>,
+    dead: &[(String, u64)],
+    outputs: &[(Format, String)],
+) {
+    use crate::telemetry;
+    telemetry::count(
+        "secflow_records_in_total",
+        &[("stage", stage), ("topic", input)],
+        n as u64,
+    );
+    telemetry::observe("secflow_batch_size", &[("stage", stage)], n as f64);
+    for (format, topic) in outputs {
+        if let Some(k) = written.get(format) {
+            telemetry::count(
+                "secflow_records_out_total",
+                &[("stage", stage), ("topic", topic.as_str())],
+                *k,
+            );
+        }
+    }
+    for (class, k) in dead {
+        telemetry::count(
+            "secflow_records_failed_total",
+            &[("stage", stage), ("reason", class.as_str())],
+            *k,
+        );
+        telemetry::count(
+            "secflow_dlq_writes_total",
+            &[("stage", stage), ("reason", class.as_str())],
+            *k,
+        );
+    }
+}
+
 /// True when the broker lacks the transaction APIs (librdkafka reports it as an unsupported
 /// request), which no retry can fix.
 fn transactions_unsupported(e: &KafkaError) -> bool {
     e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::UnsupportedVersion)
         || e.to_string().contains("not supported by broker")
-}
-
-/// The first offset of each input partition in a batch.
-fn first_offsets(batch: &[BorrowedMessage<'_>]) -> BTreeMap<(String, i32), i64> {
-    let mut first: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for m in batch {
-        let e = first
-            .entry((m.topic().to_string(), m.partition()))
-            .or_insert(m.offset());
-        *e = (*e).min(m.offset());
-    }
-    first
 }
 
 /// Queues every record of `outgoing` on `producer` (waiting while its queue is full).
@@ -595,7 +648,6 @@ async fn write_output_log(
     points: &mut HashMap<i32, ResumePoint>,
     scanned: &[String],
     outgoing: &mut [Outgoing],
-    offsets: &TopicPartitionList,
 ) -> Result<(), KafkaError> {
     let mut missing: Vec<i32> = outgoing
         .iter()
@@ -614,7 +666,8 @@ async fn write_output_log(
             points.insert(p, point);
         }
     }
-    let mut todo = Vec::with_capacity(outgoing.len());
+    let total = outgoing.len();
+    let mut todo = Vec::with_capacity(total);
     for o in outgoing.iter_mut() {
         let exact = scanned.contains(&o.topic);
         if exact {
@@ -627,6 +680,12 @@ async fn write_output_log(
             }
         }
         todo.push(&*o);
+    }
+    if todo.len() < total {
+        info!(
+            skipped = total - todo.len(),
+            "records already in the outputs (re-read after a restart or rebalance) not written again"
+        );
     }
     let deliveries = send_all(producer, todo.iter().copied())?;
     for d in deliveries {
@@ -641,7 +700,21 @@ async fn write_output_log(
             point.advance(&o.topic, o.input_offset);
         }
     }
-    consumer.commit(offsets, CommitMode::Async)?;
+    // Commit only past records this call wrote or found written (never past records dropped
+    // because their partition moved). Only an optimisation — the resume points make a restart
+    // exact — so a refused commit is not a write failure.
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for o in outgoing.iter() {
+        let e = next.entry(o.input_partition).or_insert(o.input_offset + 1);
+        *e = (*e).max(o.input_offset + 1);
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (p, o) in next {
+        offsets.add_partition_offset(input, p, Offset::Offset(o))?;
+    }
+    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+        warn!(error = %e, "offset commit refused; the resume points cover it");
+    }
     Ok(())
 }
 
