@@ -153,9 +153,9 @@ async fn main() -> ExitCode {
                 )),
                 SimChoice::Teams => SimKind::Teams(TeamsSimConfig::new(&CHAT_CHANNELS)),
                 // The secret is the integration key (32 characters).
-                SimChoice::Pagerduty => SimKind::PagerDuty(
-                    devstack::sim::PagerDutySimConfig::new(&[secret.as_str()]),
-                ),
+                SimChoice::Pagerduty => {
+                    SimKind::PagerDuty(devstack::sim::PagerDutySimConfig::new(&[secret.as_str()]))
+                }
                 // The heartbeat of topologies/opsgenie.yaml.
                 SimChoice::Opsgenie => SimKind::OpsGenie(devstack::sim::OpsGenieSimConfig::new(
                     secret.clone(),
@@ -258,7 +258,11 @@ async fn run_syslog_sim(kind: SimChoice, listen: std::net::SocketAddr) -> Result
     })
     .await
     .map_err(|e| e.to_string())?;
-    println!("syslog {} simulator at {}", transport.as_str(), sim.address());
+    println!(
+        "syslog {} simulator at {}",
+        transport.as_str(),
+        sim.address()
+    );
     if let Some(pem) = sim.ca_pem() {
         let file = std::env::temp_dir().join(format!(
             "secflow-syslog-sim-{}.pem",

@@ -35,22 +35,86 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 25
 
 /// Every metric secflow exports: name, kind, help.
 pub const CATALOG: &[(&str, MetricKind, &str)] = &[
-    ("secflow_records_in_total", MetricKind::Counter, "Records read by a stage, by input topic."),
-    ("secflow_records_out_total", MetricKind::Counter, "Records written or delivered by a stage, by output topic or sink."),
-    ("secflow_records_failed_total", MetricKind::Counter, "Records a stage could not process, by reason."),
-    ("secflow_delivery_latency_seconds", MetricKind::Histogram(LATENCY_BUCKETS), "Event time to sink acknowledgement."),
-    ("secflow_batch_size", MetricKind::Histogram(BATCH_BUCKETS), "Records per batch, by stage."),
-    ("secflow_sink_requests_total", MetricKind::Counter, "Requests a sink sent, by status class (2xx, 4xx, 5xx, transport)."),
-    ("secflow_sink_retries_total", MetricKind::Counter, "Records retried, in process or through a retry tier."),
-    ("secflow_dlq_writes_total", MetricKind::Counter, "Dead letters written, by stage and reason."),
-    ("secflow_sink_suppressed_total", MetricKind::Counter, "Records finished without a request on purpose (alert dedup, threshold)."),
-    ("secflow_consumer_lag", MetricKind::Gauge, "Records between the committed offset and the high watermark."),
-    ("secflow_sink_circuit_state", MetricKind::Gauge, "Circuit breaker state: 0 closed, 1 half-open, 2 open."),
-    ("secflow_indicators", MetricKind::Gauge, "Indicators in the enricher's store."),
-    ("secflow_taxii_polls_total", MetricKind::Counter, "TAXII collection polls, by result."),
-    ("secflow_taxii_objects_total", MetricKind::Counter, "STIX objects read from TAXII, by disposition."),
-    ("secflow_build_info", MetricKind::Gauge, "Always 1; the version label says which build runs."),
-    ("secflow_unknown_metric_total", MetricKind::Counter, "Updates of a metric name missing from the catalog (a bug)."),
+    (
+        "secflow_records_in_total",
+        MetricKind::Counter,
+        "Records read by a stage, by input topic.",
+    ),
+    (
+        "secflow_records_out_total",
+        MetricKind::Counter,
+        "Records written or delivered by a stage, by output topic or sink.",
+    ),
+    (
+        "secflow_records_failed_total",
+        MetricKind::Counter,
+        "Records a stage could not process, by reason.",
+    ),
+    (
+        "secflow_delivery_latency_seconds",
+        MetricKind::Histogram(LATENCY_BUCKETS),
+        "Event time to sink acknowledgement.",
+    ),
+    (
+        "secflow_batch_size",
+        MetricKind::Histogram(BATCH_BUCKETS),
+        "Records per batch, by stage.",
+    ),
+    (
+        "secflow_sink_requests_total",
+        MetricKind::Counter,
+        "Requests a sink sent, by status class (2xx, 4xx, 5xx, transport).",
+    ),
+    (
+        "secflow_sink_retries_total",
+        MetricKind::Counter,
+        "Records retried, in process or through a retry tier.",
+    ),
+    (
+        "secflow_dlq_writes_total",
+        MetricKind::Counter,
+        "Dead letters written, by stage and reason.",
+    ),
+    (
+        "secflow_sink_suppressed_total",
+        MetricKind::Counter,
+        "Records finished without a request on purpose (alert dedup, threshold).",
+    ),
+    (
+        "secflow_consumer_lag",
+        MetricKind::Gauge,
+        "Records between the committed offset and the high watermark.",
+    ),
+    (
+        "secflow_sink_circuit_state",
+        MetricKind::Gauge,
+        "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+    ),
+    (
+        "secflow_indicators",
+        MetricKind::Gauge,
+        "Indicators in the enricher's store.",
+    ),
+    (
+        "secflow_taxii_polls_total",
+        MetricKind::Counter,
+        "TAXII collection polls, by result.",
+    ),
+    (
+        "secflow_taxii_objects_total",
+        MetricKind::Counter,
+        "STIX objects read from TAXII, by disposition.",
+    ),
+    (
+        "secflow_build_info",
+        MetricKind::Gauge,
+        "Always 1; the version label says which build runs.",
+    ),
+    (
+        "secflow_unknown_metric_total",
+        MetricKind::Counter,
+        "Updates of a metric name missing from the catalog (a bug).",
+    ),
 ];
 
 type Labels = Vec<(String, String)>;
@@ -104,14 +168,18 @@ impl Registry {
             return;
         };
         let mut all = lock(&self.series);
-        let series = all.entry(name).or_default().entry(labels(l)).or_insert_with(|| match kind {
-            MetricKind::Histogram(b) => Series::Histogram {
-                buckets: vec![0; b.len()],
-                count: 0,
-                sum: 0.0,
-            },
-            _ => Series::Value(0.0),
-        });
+        let series = all
+            .entry(name)
+            .or_default()
+            .entry(labels(l))
+            .or_insert_with(|| match kind {
+                MetricKind::Histogram(b) => Series::Histogram {
+                    buckets: vec![0; b.len()],
+                    count: 0,
+                    sum: 0.0,
+                },
+                _ => Series::Value(0.0),
+            });
         f(kind, series);
     }
 
@@ -173,7 +241,11 @@ impl Registry {
     /// Whether every stage that registered is ready, and which are not.
     pub fn readiness(&self) -> (bool, Vec<String>) {
         let r = lock(&self.ready);
-        let not: Vec<String> = r.iter().filter(|(_, ok)| !**ok).map(|(s, _)| s.clone()).collect();
+        let not: Vec<String> = r
+            .iter()
+            .filter(|(_, ok)| !**ok)
+            .map(|(s, _)| s.clone())
+            .collect();
         (!r.is_empty() && not.is_empty(), not)
     }
 
@@ -206,11 +278,8 @@ impl Registry {
                     ) => {
                         for (b, bound) in buckets.iter().zip(bounds.iter()) {
                             let le = num(*bound);
-                            let _ = writeln!(
-                                out,
-                                "{name}_bucket{} {b}",
-                                render_labels(l, Some(&le))
-                            );
+                            let _ =
+                                writeln!(out, "{name}_bucket{} {b}", render_labels(l, Some(&le)));
                         }
                         let _ = writeln!(
                             out,
@@ -368,8 +437,16 @@ mod tests {
     #[test]
     fn renders_counters_gauges_and_histograms_in_text_format() {
         let r = Registry::default();
-        r.count("secflow_records_in_total", &[("stage", "x"), ("topic", "t")], 3);
-        r.count("secflow_records_in_total", &[("stage", "x"), ("topic", "t")], 2);
+        r.count(
+            "secflow_records_in_total",
+            &[("stage", "x"), ("topic", "t")],
+            3,
+        );
+        r.count(
+            "secflow_records_in_total",
+            &[("stage", "x"), ("topic", "t")],
+            2,
+        );
         r.set_gauge("secflow_sink_circuit_state", &[("sink", "s\"q")], 2.0);
         r.observe("secflow_delivery_latency_seconds", &[("sink", "s")], 0.03);
         r.observe("secflow_delivery_latency_seconds", &[("sink", "s")], 7.0);
@@ -377,12 +454,19 @@ mod tests {
         assert!(text.contains("# TYPE secflow_records_in_total counter"));
         assert!(text.contains("secflow_records_in_total{stage=\"x\",topic=\"t\"} 5\n"));
         assert!(text.contains("secflow_sink_circuit_state{sink=\"s\\\"q\"} 2\n"));
-        assert!(text.contains("secflow_delivery_latency_seconds_bucket{sink=\"s\",le=\"0.05\"} 1\n"));
+        assert!(
+            text.contains("secflow_delivery_latency_seconds_bucket{sink=\"s\",le=\"0.05\"} 1\n")
+        );
         assert!(text.contains("secflow_delivery_latency_seconds_bucket{sink=\"s\",le=\"10\"} 2\n"));
-        assert!(text.contains("secflow_delivery_latency_seconds_bucket{sink=\"s\",le=\"+Inf\"} 2\n"));
+        assert!(
+            text.contains("secflow_delivery_latency_seconds_bucket{sink=\"s\",le=\"+Inf\"} 2\n")
+        );
         assert!(text.contains("secflow_delivery_latency_seconds_count{sink=\"s\"} 2\n"));
         assert_eq!(
-            r.value("secflow_records_in_total", &[("stage", "x"), ("topic", "t")]),
+            r.value(
+                "secflow_records_in_total",
+                &[("stage", "x"), ("topic", "t")]
+            ),
             Some(5.0)
         );
     }
@@ -406,7 +490,10 @@ mod tests {
             if *name == "secflow_unknown_metric_total" {
                 continue;
             }
-            assert!(doc.contains(name), "docs/metrics.md does not describe {name}");
+            assert!(
+                doc.contains(name),
+                "docs/metrics.md does not describe {name}"
+            );
         }
     }
 

@@ -15,8 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use devstack::sim::{
-    Faults, SimConfig, SimKind, SimServer, SlackApp, SlackMessage, SlackSimConfig, StatusRule,
-    Via,
+    Faults, SimConfig, SimKind, SimServer, SlackApp, SlackMessage, SlackSimConfig, StatusRule, Via,
 };
 use pipeline::delivery::engine::{self, SinkReport};
 use pipeline::stage::{self, RunLimits};
@@ -58,9 +57,11 @@ async fn slack_env(
     settings: &str,
     sink_extra: &str,
 ) -> (SimServer, tempfile::TempDir, common::Env) {
-    let config = CHANNELS.iter().fold(SlackSimConfig::new(TOKEN, &CHANNELS), |c, ch| {
-        c.with_webhook(hook_secret(ch), ch)
-    });
+    let config = CHANNELS
+        .iter()
+        .fold(SlackSimConfig::new(TOKEN, &CHANNELS), |c, ch| {
+            c.with_webhook(hook_secret(ch), ch)
+        });
     let sim = SimServer::start(
         SimKind::Slack(config),
         SimConfig {
@@ -168,7 +169,9 @@ fn checked_count(m: &SlackMessage) -> usize {
     let n = count_of(&text);
     if n > 1 {
         let head = format!("*{n} events: ");
-        let at = text.find(&head).unwrap_or_else(|| panic!("no summary in {text}"));
+        let at = text
+            .find(&head)
+            .unwrap_or_else(|| panic!("no summary in {text}"));
         let counts = &text[at + head.len()..];
         let counts = &counts[..counts.find('*').unwrap()];
         let by_severity: usize = counts
@@ -211,7 +214,11 @@ fn expected_per_channel(events: &[Value]) -> BTreeMap<String, usize> {
 /// No channel got two messages within one second (receive times at the simulator).
 fn assert_one_per_second(slack: &SlackApp) {
     for ch in CHANNELS {
-        let times: Vec<u64> = slack.messages_in(ch).iter().map(|m| m.received_us).collect();
+        let times: Vec<u64> = slack
+            .messages_in(ch)
+            .iter()
+            .map(|m| m.received_us)
+            .collect();
         for w in times.windows(2) {
             assert!(
                 w[1] - w[0] >= 1_000_000,
@@ -270,7 +277,10 @@ async fn every_event_is_in_exactly_one_message_in_its_channel() {
         assert!(!r.path.contains("SimWebhookSecret"), "{}", r.path);
     }
     assert_one_per_second(&slack);
-    assert_eq!(common::group_lag(t, &engine::group_id("slack"), ECS_TOPIC), 0);
+    assert_eq!(
+        common::group_lag(t, &engine::group_id("slack"), ECS_TOPIC),
+        0
+    );
     env.stack.stop().await;
 }
 
@@ -335,18 +345,33 @@ async fn an_archived_channel_is_dead_lettered_while_the_others_flow() {
             "{msg}"
         );
         for (name, value) in &r.headers {
-            assert!(!value.contains("SimBotTokenSecret"), "{name} leaks the token");
+            assert!(
+                !value.contains("SimBotTokenSecret"),
+                "{name} leaks the token"
+            );
         }
         dead.insert(r.header("secflow.event_id").unwrap().to_string());
     }
-    assert_eq!(dead, critical, "exactly the war-room events are dead-lettered");
-    assert_eq!(report.dead_lettered.get("permanent").copied(), Some(critical.len() as u64));
+    assert_eq!(
+        dead, critical,
+        "exactly the war-room events are dead-lettered"
+    );
+    assert_eq!(
+        report.dead_lettered.get("permanent").copied(),
+        Some(critical.len() as u64)
+    );
     assert_eq!(report.delivered as usize, all.len() - critical.len());
-    assert!(report.circuit_opened == 0, "one dead channel is not a dead sink");
+    assert!(
+        report.circuit_opened == 0,
+        "one dead channel is not a dead sink"
+    );
     let mut expected = expected_per_channel(&events);
     expected.remove("war-room");
     assert_eq!(counted_per_channel(&slack), expected);
-    assert_eq!(common::group_lag(t, &engine::group_id("slack"), ECS_TOPIC), 0);
+    assert_eq!(
+        common::group_lag(t, &engine::group_id("slack"), ECS_TOPIC),
+        0
+    );
     env.stack.stop().await;
 }
 
@@ -371,15 +396,29 @@ async fn a_burst_is_summarised_and_no_channel_gets_two_messages_in_a_second() {
     assert_eq!(report.delivered, 1_200, "{report:?}");
     let counted = counted_per_channel(&slack);
     assert_eq!(counted, expected_per_channel(&events));
-    assert_eq!(counted.values().sum::<usize>(), 1_200, "summaries add up to the burst");
+    assert_eq!(
+        counted.values().sum::<usize>(),
+        1_200,
+        "summaries add up to the burst"
+    );
     for (ch, n) in &per_channel {
-        assert!(*n >= 1 && *n <= 12, "#{ch}: {n} messages for a 1,200-event burst");
+        assert!(
+            *n >= 1 && *n <= 12,
+            "#{ch}: {n} messages for a 1,200-event burst"
+        );
     }
     assert_one_per_second(&slack);
     // A summary names the busiest groups.
     let soc = slack.messages_in("soc");
-    let summary = soc.iter().map(SlackMessage::all_text).find(|t| count_of(t) > 1).unwrap();
-    assert!(summary.contains("more high-severity events from host host-"), "{summary}");
+    let summary = soc
+        .iter()
+        .map(SlackMessage::all_text)
+        .find(|t| count_of(t) > 1)
+        .unwrap();
+    assert!(
+        summary.contains("more high-severity events from host host-"),
+        "{summary}"
+    );
     env.stack.stop().await;
 }
 
@@ -415,7 +454,10 @@ async fn later_messages_of_an_incident_go_into_its_thread_across_restarts() {
     assert_eq!((thread, n), (None, 5));
     let state_file = state_dir.path().join("slack.state.json");
     let saved = std::fs::read_to_string(&state_file).unwrap();
-    assert!(saved.contains("R1:ws-7") && saved.contains(&parent), "{saved}");
+    assert!(
+        saved.contains("R1:ws-7") && saved.contains(&parent),
+        "{saved}"
+    );
 
     // 2. After a restart (state restored), the same incident replies in its thread; another
     //    incident starts its own.
@@ -427,7 +469,11 @@ async fn later_messages_of_an_incident_go_into_its_thread_across_restarts() {
     run_sink(t, 3).await;
     let v = thread_view(&slack, "soc");
     assert_eq!(v.len(), 3, "{v:?}");
-    assert_eq!(v[1].1.as_deref(), Some(parent.as_str()), "a reply in the thread");
+    assert_eq!(
+        v[1].1.as_deref(),
+        Some(parent.as_str()),
+        "a reply in the thread"
+    );
     assert_eq!(v[1].2, 3);
     assert_eq!(v[2].1, None, "another dedup key starts its own thread");
 

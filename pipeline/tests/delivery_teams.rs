@@ -175,7 +175,11 @@ fn counted_per_channel(teams: &TeamsApp) -> BTreeMap<String, usize> {
 
 fn assert_one_per_second(teams: &TeamsApp) {
     for ch in CHANNELS {
-        let times: Vec<u64> = teams.messages_in(ch).iter().map(|m| m.received_us).collect();
+        let times: Vec<u64> = teams
+            .messages_in(ch)
+            .iter()
+            .map(|m| m.received_us)
+            .collect();
         for w in times.windows(2) {
             assert!(
                 w[1] - w[0] >= 1_000_000,
@@ -203,7 +207,11 @@ async fn every_event_is_in_exactly_one_adaptive_card_in_its_channel() {
     println!("healthy: {report:?}, {} cards", teams.messages().len());
     assert_eq!(report.delivered, 600, "{report:?}");
     assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty());
-    assert_eq!(sim.stats().bad_requests, 0, "the simulator took every card's shape");
+    assert_eq!(
+        sim.stats().bad_requests,
+        0,
+        "the simulator took every card's shape"
+    );
     assert_eq!(counted_per_channel(&teams), expected_per_channel(&events));
     for m in teams.messages() {
         assert_eq!(m.via, TeamsVia::Workflow);
@@ -225,7 +233,10 @@ async fn every_event_is_in_exactly_one_adaptive_card_in_its_channel() {
         assert!(r.path.ends_with("sig=***"), "{}", r.path);
     }
     assert_one_per_second(&teams);
-    assert_eq!(common::group_lag(t, &engine::group_id("teams"), ECS_TOPIC), 0);
+    assert_eq!(
+        common::group_lag(t, &engine::group_id("teams"), ECS_TOPIC),
+        0
+    );
     env.stack.stop().await;
 }
 
@@ -251,7 +262,10 @@ async fn throttling_in_a_429_or_inside_a_200_is_retried_until_everything_is_deli
     println!("transient: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 4, "every injected fault was hit");
     assert_eq!(report.delivered, 300, "{report:?}");
-    assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty(), "{report:?}");
+    assert!(
+        report.dead_lettered.is_empty() && report.to_tiers.is_empty(),
+        "{report:?}"
+    );
     assert_eq!(counted_per_channel(&teams), expected_per_channel(&events));
     assert!(teams
         .messages_in("acme")
@@ -263,12 +277,8 @@ async fn throttling_in_a_429_or_inside_a_200_is_retried_until_everything_is_deli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_card_is_dead_lettered_with_its_headers() {
-    let (sim, _secrets, env) = teams_env(
-        Hooks::Workflows,
-        "    batch: {max_events: 200}\n",
-        "",
-    )
-    .await;
+    let (sim, _secrets, env) =
+        teams_env(Hooks::Workflows, "    batch: {max_events: 200}\n", "").await;
     let teams = sim.teams().unwrap();
     let t = &env.topology;
     let events = burst("dl", 400);
@@ -297,13 +307,19 @@ async fn a_refused_card_is_dead_lettered_with_its_headers() {
         }
         dead.insert(r.header("secflow.event_id").unwrap().to_string());
     }
-    assert_eq!(report.dead_lettered.get("permanent").copied(), Some(dlq.len() as u64));
+    assert_eq!(
+        report.dead_lettered.get("permanent").copied(),
+        Some(dlq.len() as u64)
+    );
     // The dead-lettered records are exactly one card's; everything else was delivered.
     let delivered: usize = counted_per_channel(&teams).values().sum();
     assert_eq!(delivered + dead.len(), all.len());
     assert_eq!(report.delivered as usize, delivered);
     assert!(dead.is_subset(&all));
-    assert_eq!(common::group_lag(t, &engine::group_id("teams"), ECS_TOPIC), 0);
+    assert_eq!(
+        common::group_lag(t, &engine::group_id("teams"), ECS_TOPIC),
+        0
+    );
     env.stack.stop().await;
 }
 
@@ -328,9 +344,16 @@ async fn a_burst_is_summarised_and_no_channel_gets_two_cards_in_a_second() {
     assert_eq!(report.delivered, 1_200, "{report:?}");
     let counted = counted_per_channel(&teams);
     assert_eq!(counted, expected_per_channel(&events));
-    assert_eq!(counted.values().sum::<usize>(), 1_200, "summaries add up to the burst");
+    assert_eq!(
+        counted.values().sum::<usize>(),
+        1_200,
+        "summaries add up to the burst"
+    );
     for (ch, n) in &per_channel {
-        assert!(*n >= 1 && *n <= 12, "{ch}: {n} cards for a 1,200-event burst");
+        assert!(
+            *n >= 1 && *n <= 12,
+            "{ch}: {n} cards for a 1,200-event burst"
+        );
     }
     assert_one_per_second(&teams);
     env.stack.stop().await;

@@ -19,8 +19,12 @@ const SECRET: &str = "whsec-telemetry-test";
 
 /// The value of one series in a Prometheus text exposition (`name{labels} value`).
 fn series(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
+    text.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
 }
 
 /// Trace ids (the 32 hex digits of a `traceparent`) on every record of `topic`.
@@ -51,7 +55,8 @@ fn trace_ids_on_topic(t: &pipeline::topology::Topology, topic: &str) -> BTreeSet
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).
 fn trace_id(tp: &str) -> Option<&str> {
     let mut parts = tp.split('-');
-    let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     (version.len() == 2 && trace.len() == 32 && span.len() == 16 && flags.len() == 2)
         .then_some(trace)
 }
@@ -152,10 +157,7 @@ async fn metrics_count_what_flowed_and_traceparent_reaches_the_sink() {
             "secflow_sink_requests_total{sink=\"hook\",status=\"2xx\"}".to_string(),
             n,
         ),
-        (
-            "secflow_sink_circuit_state{sink=\"hook\"}".to_string(),
-            0,
-        ),
+        ("secflow_sink_circuit_state{sink=\"hook\"}".to_string(), 0),
     ] {
         assert_eq!(
             series(&metrics, &series_name),

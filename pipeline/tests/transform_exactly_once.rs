@@ -116,7 +116,11 @@ async fn read_committed(
 
 /// Per partition of each topic: watermarks, records read with `isolation`, and the highest
 /// input offset named by `secflow.origin` (diagnostics printed when the check fails).
-fn partition_report(t: &pipeline::topology::Topology, topics: &[String], isolation: &str) -> String {
+fn partition_report(
+    t: &pipeline::topology::Topology,
+    topics: &[String],
+    isolation: &str,
+) -> String {
     use rdkafka::consumer::BaseConsumer;
     let mut out = String::new();
     for topic in topics {
@@ -144,7 +148,12 @@ fn partition_report(t: &pipeline::topology::Topology, topics: &[String], isolati
                         .headers()
                         .and_then(|h| h.iter().find(|x| x.key == "secflow.origin"))
                         .and_then(|x| x.value)
-                        .and_then(|v| String::from_utf8_lossy(v).rsplit('/').next().map(str::to_string))
+                        .and_then(|v| {
+                            String::from_utf8_lossy(v)
+                                .rsplit('/')
+                                .next()
+                                .map(str::to_string)
+                        })
                         .and_then(|v| v.parse::<i64>().ok())
                     {
                         max_origin = max_origin.max(o);
@@ -338,7 +347,11 @@ async fn sigterm_under_load_exits_promptly_and_restart_is_exact() {
     for topic in &topics {
         let per = seen.get(topic).cloned().unwrap_or_default();
         let dupes: u32 = per.values().map(|c| c.saturating_sub(1)).sum();
-        assert_eq!((per.len(), dupes), (n, 0), "{topic}: distinct events, duplicates");
+        assert_eq!(
+            (per.len(), dupes),
+            (n, 0),
+            "{topic}: distinct events, duplicates"
+        );
     }
     env.stack.stop().await;
 }

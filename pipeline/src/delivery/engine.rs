@@ -892,7 +892,10 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                     lock(&shared.report).suppressed += 1;
                     telemetry::count(
                         "secflow_sink_suppressed_total",
-                        &[("sink", shared.stage.name.as_str()), ("reason", outcome_reason(outcome))],
+                        &[
+                            ("sink", shared.stage.name.as_str()),
+                            ("reason", outcome_reason(outcome)),
+                        ],
                         1,
                     );
                     finish(shared, &batch[i]);
@@ -933,11 +936,14 @@ async fn deliver(shared: &Shared, batch: Vec<Envelope>) {
                         }
                         Outcome::Suppressed { .. } => {
                             lock(&shared.report).suppressed += 1;
-                    telemetry::count(
-                        "secflow_sink_suppressed_total",
-                        &[("sink", shared.stage.name.as_str()), ("reason", outcome_reason(outcome))],
-                        1,
-                    );
+                            telemetry::count(
+                                "secflow_sink_suppressed_total",
+                                &[
+                                    ("sink", shared.stage.name.as_str()),
+                                    ("reason", outcome_reason(outcome)),
+                                ],
+                                1,
+                            );
                             finish(shared, &batch[i]);
                         }
                         Outcome::AwaitAck(token) => {

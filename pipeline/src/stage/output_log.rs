@@ -98,8 +98,10 @@ pub fn scan_tails(
     inputs: &[i32],
     outputs: &[String],
 ) -> Result<HashMap<i32, ResumePoint>, KafkaSetupError> {
-    let mut points: HashMap<i32, ResumePoint> =
-        inputs.iter().map(|&p| (p, ResumePoint::default())).collect();
+    let mut points: HashMap<i32, ResumePoint> = inputs
+        .iter()
+        .map(|&p| (p, ResumePoint::default()))
+        .collect();
     if inputs.is_empty() || outputs.is_empty() {
         return Ok(points);
     }

@@ -10,22 +10,22 @@
 //! the input position in a header, and a resume point read from the output tails on assignment.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use processors::transform::Format;
-use rdkafka::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use super::output_log::{self, ORIGIN_HEADER, ResumePoint};
+use super::output_log::{self, ResumePoint, ORIGIN_HEADER};
 use super::{dlq_reason, group_id, RunLimits, Shutdown, StageError, TransientBackoff};
 use crate::codec::CanonicalCodec;
 use crate::dead_letter::{DeadLetter, DlqReason, OriginalRecord};
@@ -287,7 +287,10 @@ pub async fn run(
         if limits.max_records.is_some_and(|max| report.records >= max) {
             break;
         }
-        let assigned = consumer.assignment().map(|a| a.count() > 0).unwrap_or(false);
+        let assigned = consumer
+            .assignment()
+            .map(|a| a.count() > 0)
+            .unwrap_or(false);
         crate::telemetry::set_ready(&stage.name, assigned);
         if lag_checked.elapsed() >= Duration::from_secs(10) {
             lag_checked = Instant::now();
@@ -542,7 +545,7 @@ pub async fn run(
         }
         report.transactions += 1;
         report.records += batch.len() as u64;
-                count_batch(&stage.name, &input, batch.len(), &written, &dead, &outputs);
+        count_batch(&stage.name, &input, batch.len(), &written, &dead, &outputs);
         for (f, n) in written {
             *report.written.entry(f.as_str().to_string()).or_default() += n;
         }

@@ -824,7 +824,10 @@ mod tests {
             ..r.clone()
         };
         let dbg = format!("{sumo:?}");
-        assert!(dbg.contains(r#"url: "https://collectors.example:443/…""#), "{dbg}");
+        assert!(
+            dbg.contains(r#"url: "https://collectors.example:443/…""#),
+            "{dbg}"
+        );
         assert!(!dbg.contains("TOKEN") && !dbg.contains("pw"), "{dbg}");
         assert_eq!(r.header("authorization"), Some("Splunk topsecret"));
     }

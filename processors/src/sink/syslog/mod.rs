@@ -333,4 +333,3 @@ impl Sink for SyslogSink {
         Some(self.request(Vec::new(), Vec::new()))
     }
 }
-
