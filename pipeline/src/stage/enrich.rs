@@ -420,51 +420,22 @@ pub async fn run(
             });
             break;
         }
-        let first = async {
-            match limits.idle_exit {
-                Some(idle) => {
-                    let left = idle.saturating_sub(last_record.elapsed());
-                    tokio::time::timeout(left, consumer.recv()).await.ok()
-                }
-                None => Some(consumer.recv().await),
-            }
+        let batch = match super::next_batch(
+            &consumer,
+            &stage.name,
+            stage.max_batch,
+            Duration::from_millis(stage.max_wait_ms),
+            &limits,
+            report.records,
+            &mut last_record,
+            &mut shutdown,
+        )
+        .await
+        {
+            super::NextBatch::Batch(b) => b,
+            super::NextBatch::Stop => break,
+            super::NextBatch::Retry => continue,
         };
-        let first = tokio::select! {
-            _ = &mut shutdown => break,
-            m = first => m,
-        };
-        let Some(first) = first else {
-            info!(stage = %stage.name, "idle, stopping");
-            break;
-        };
-        let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(stage.max_batch);
-        match first {
-            Ok(m) => batch.push(m),
-            Err(e) => {
-                warn!(stage = %stage.name, error = %e, "consume error");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        }
-        last_record = Instant::now();
-        let deadline = Instant::now() + Duration::from_millis(stage.max_wait_ms);
-        let room = |b: &Vec<BorrowedMessage<'_>>, done: u64| {
-            b.len() < stage.max_batch
-                && limits
-                    .max_records
-                    .is_none_or(|max| done + (b.len() as u64) < max)
-        };
-        while room(&batch, report.records) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match tokio::time::timeout(left, consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(m),
-                Ok(Err(e)) => warn!(stage = %stage.name, error = %e, "consume error"),
-                Err(_) => break,
-            }
-        }
 
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut dead: Vec<String> = Vec::new();

@@ -86,6 +86,76 @@ pub fn report_lag<C: rdkafka::consumer::ConsumerContext>(
     }
 }
 
+/// What [`next_batch`] got.
+pub(crate) enum NextBatch<'a> {
+    /// Records to process (at least one).
+    Batch(Vec<rdkafka::message::BorrowedMessage<'a>>),
+    /// The stop signal fired, or no record came for the idle limit: end the loop.
+    Stop,
+    /// The first receive failed (logged); try again.
+    Retry,
+}
+
+/// Collects the next batch of a consuming stage: waits for a first record (until `shutdown`
+/// or the idle limit, counted from `last_record` so consume errors do not reset it), then up to
+/// `max_wait` for more, at most `max_batch` records and never past `limits.max_records` (with
+/// `done` already processed).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn next_batch<'a, C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumer: &'a rdkafka::consumer::StreamConsumer<C>,
+    stage: &str,
+    max_batch: usize,
+    max_wait: Duration,
+    limits: &RunLimits,
+    done: u64,
+    last_record: &mut std::time::Instant,
+    shutdown: &mut Shutdown,
+) -> NextBatch<'a> {
+    use std::time::Instant;
+    let first = async {
+        match limits.idle_exit {
+            Some(idle) => {
+                let left = idle.saturating_sub(last_record.elapsed());
+                tokio::time::timeout(left, consumer.recv()).await.ok()
+            }
+            None => Some(consumer.recv().await),
+        }
+    };
+    let first = tokio::select! {
+        _ = shutdown => return NextBatch::Stop,
+        m = first => m,
+    };
+    let Some(first) = first else {
+        tracing::info!(stage, "idle, stopping");
+        return NextBatch::Stop;
+    };
+    let mut batch = Vec::with_capacity(max_batch);
+    match first {
+        Ok(m) => batch.push(m),
+        Err(e) => {
+            tracing::warn!(stage, error = %e, "consume error");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return NextBatch::Retry;
+        }
+    }
+    *last_record = Instant::now();
+    let deadline = Instant::now() + max_wait;
+    let room =
+        |n: usize| n < max_batch && limits.max_records.is_none_or(|max| done + (n as u64) < max);
+    while room(batch.len()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m),
+            Ok(Err(e)) => tracing::warn!(stage, error = %e, "consume error"),
+            Err(_) => break,
+        }
+    }
+    NextBatch::Batch(batch)
+}
+
 /// When a stage stops on its own (the demo and tests use these; a deployment runs until
 /// signalled).
 #[derive(Debug, Clone, Default)]
