@@ -1,6 +1,13 @@
 //! What a simulator received: accepted event ids (with repeats), recent requests, counters.
+//!
+//! Receipt log: when `SECFLOW_SIM_RECEIPT_LOG` names a file at start, every accepted event is
+//! also appended to it as a line `<unix ms>\t<event id>\n` (repeats included, `-` when the
+//! event has no id), flushed after each request. The load test reads it for end-to-end latency
+//! (event time → receipt); without the variable nothing is written.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -73,6 +80,25 @@ pub(crate) struct Recorder {
     counts: HashMap<String, u64>,
     requests: VecDeque<ReceivedRequest>,
     keep: usize,
+    receipts: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+/// The environment variable naming the receipt log (see the module doc).
+pub const RECEIPT_LOG_ENV: &str = "SECFLOW_SIM_RECEIPT_LOG";
+
+fn open_receipt_log() -> Option<std::io::BufWriter<std::fs::File>> {
+    let path = std::env::var_os(RECEIPT_LOG_ENV).filter(|p| !p.is_empty())?;
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(f) => Some(std::io::BufWriter::with_capacity(256 * 1024, f)),
+        Err(e) => {
+            tracing::warn!(path = %std::path::Path::new(&path).display(), error = %e, "receipt log not opened");
+            None
+        }
+    }
 }
 
 impl Recorder {
@@ -82,11 +108,21 @@ impl Recorder {
             counts: HashMap::new(),
             requests: VecDeque::new(),
             keep,
+            receipts: open_receipt_log(),
         }
     }
 
     /// An event was accepted (stored).
     pub fn accept(&mut self, id: Option<&str>) {
+        if let Some(log) = self.receipts.as_mut() {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            if writeln!(log, "{ms}\t{}", id.unwrap_or("-")).is_err() {
+                self.receipts = None;
+            }
+        }
         self.stats.events += 1;
         if let Some(id) = id {
             let n = self.counts.entry(id.to_string()).or_insert(0);
@@ -100,6 +136,11 @@ impl Recorder {
     }
 
     pub fn request(&mut self, r: ReceivedRequest) {
+        if let Some(log) = self.receipts.as_mut() {
+            if log.flush().is_err() {
+                self.receipts = None;
+            }
+        }
         if self.keep == 0 {
             return;
         }
