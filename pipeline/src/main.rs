@@ -255,6 +255,31 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// Starts exporting traces when the topology's `telemetry` section or the `OTEL_*` environment
+/// names an OTLP receiver (off otherwise). A receiver that cannot be set up is logged, never
+/// fatal: the pipeline runs without traces.
+fn start_traces(t: &topology::Topology) -> Option<pipeline::telemetry::Tracing> {
+    let settings =
+        pipeline::telemetry::TraceSettings::resolve(&t.telemetry, |k| std::env::var(k).ok())?;
+    match pipeline::telemetry::init_traces(&settings) {
+        Ok(tracing) => {
+            tracing::info!(endpoint = %settings.endpoint, service = %settings.service_name, sample_ratio = settings.sample_ratio, "exporting traces (OTLP/HTTP)");
+            Some(tracing)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "traces are not exported");
+            None
+        }
+    }
+}
+
+/// Exports the spans still queued before the process ends.
+async fn stop_traces(traces: Option<pipeline::telemetry::Tracing>) {
+    if let Some(t) = traces {
+        t.shutdown().await;
+    }
+}
+
 fn load(file: &Path) -> Result<LoadedTopology> {
     topology::load(file).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -323,20 +348,26 @@ async fn run(command: Command) -> Result<ExitCode> {
                     }
                 }
             };
-            let report = if input == "-" {
-                produce::produce(
-                    &t,
-                    BufReader::new(tokio::io::stdin()),
-                    &opts,
-                    &mut on_reject,
-                )
-                .await?
-            } else {
-                let f = tokio::fs::File::open(&input)
-                    .await
-                    .with_context(|| format!("opening {input}"))?;
-                produce::produce(&t, BufReader::new(f), &opts, &mut on_reject).await?
-            };
+            let traces = start_traces(&t);
+            let produced: Result<produce::ProduceReport> = async {
+                Ok(if input == "-" {
+                    produce::produce(
+                        &t,
+                        BufReader::new(tokio::io::stdin()),
+                        &opts,
+                        &mut on_reject,
+                    )
+                    .await?
+                } else {
+                    let f = tokio::fs::File::open(&input)
+                        .await
+                        .with_context(|| format!("opening {input}"))?;
+                    produce::produce(&t, BufReader::new(f), &opts, &mut on_reject).await?
+                })
+            }
+            .await;
+            stop_traces(traces).await;
+            let report = produced?;
             if let Some(e) = write_error {
                 bail!("writing rejects file: {e}");
             }
@@ -479,6 +510,7 @@ async fn run_stages(
         max_records,
         idle_exit: until_idle.map(Duration::from_secs),
     };
+    let traces = start_traces(&t);
     let stop = shutdown_signal();
     let mut tasks = tokio::task::JoinSet::new();
     for s in selected {
@@ -583,6 +615,7 @@ async fn run_stages(
             }
         }
     }
+    stop_traces(traces).await;
     out.flush().await?;
     match failed {
         Some(_) => Ok(ExitCode::from(2)),
@@ -836,6 +869,7 @@ async fn intel_poll(file: &Path, once: bool, only: Option<&str>) -> Result<ExitC
     } else {
         intel_poll::PollMode::Forever
     };
+    let traces = start_traces(&t);
     let stop = shutdown_signal();
     let mut failed = false;
     let mut tasks = tokio::task::JoinSet::new();
@@ -853,6 +887,7 @@ async fn intel_poll(file: &Path, once: bool, only: Option<&str>) -> Result<ExitC
         failed |= !report.errors().is_empty();
         print!("{}", poll_summary(&name, &report));
     }
+    stop_traces(traces).await;
     Ok(if failed {
         ExitCode::from(1)
     } else {

@@ -1,6 +1,10 @@
 //! `secflow produce`: JSON lines → validated canonical events → Avro via the registry →
 //! the canonical topic. Streams its input (constant memory for any number of lines) and keeps a
 //! bounded number of sends in flight.
+//!
+//! Every record gets a W3C `traceparent` header, which starts the event's trace: with traces on
+//! ([`crate::telemetry::init_traces`]) it names the record's `secflow.produce` span (which ends
+//! at the broker's acknowledgement), otherwise a fresh random one.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -13,6 +17,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use crate::codec::{CanonicalCodec, CodecSetupError, EncodeError};
 use crate::dead_letter::header;
 use crate::kafka::{self, KafkaSetupError};
+use crate::telemetry::RecordSpan;
 use crate::topology::Topology;
 
 /// Which event field becomes the record key.
@@ -96,6 +101,8 @@ pub fn new_traceparent() -> String {
 struct Pending {
     line: u64,
     delivery: DeliveryFuture,
+    /// The record's span, ended when the broker acknowledged it (or refused it).
+    span: RecordSpan,
 }
 
 /// Reads JSON lines from `input` and produces every valid event. `on_reject` is called for each
@@ -149,11 +156,17 @@ pub async fn produce<R: AsyncBufRead + Unpin>(
             KeyField::EventId => Some(event.event_id.as_bytes().to_vec()),
             KeyField::None => None,
         };
+        let span = RecordSpan::produced("secflow.produce", &opts.topic);
+        span.set_attribute("secflow.event_id", event.event_id.clone());
+        let traceparent = span
+            .traceparent()
+            .map_or_else(new_traceparent, str::to_string);
         let delivery = send(
             &producer,
             &opts.topic,
             key.as_deref(),
             &payload,
+            &traceparent,
             &mut pending,
             &mut report,
         )
@@ -161,6 +174,7 @@ pub async fn produce<R: AsyncBufRead + Unpin>(
         pending.push_back(Pending {
             line: line_no,
             delivery,
+            span,
         });
         while pending.len() >= opts.max_in_flight.max(1) {
             settle_one(&mut pending, &mut report).await;
@@ -178,12 +192,13 @@ async fn send(
     topic: &str,
     key: Option<&[u8]>,
     payload: &[u8],
+    traceparent: &str,
     pending: &mut VecDeque<Pending>,
     report: &mut ProduceReport,
 ) -> DeliveryFuture {
     let headers = OwnedHeaders::new().insert(Header {
         key: header::TRACEPARENT,
-        value: Some(new_traceparent().as_bytes()),
+        value: Some(traceparent.as_bytes()),
     });
     loop {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
@@ -212,10 +227,12 @@ async fn settle_one(pending: &mut VecDeque<Pending>, report: &mut ProduceReport)
             Ok(Ok(_)) => report.accepted += 1,
             Ok(Err((e, _))) => {
                 report.failed += 1;
+                p.span.fail("kafka");
                 tracing::error!(line = p.line, error = %e, "delivery failed");
             }
             Err(_) => {
                 report.failed += 1;
+                p.span.fail("kafka");
                 tracing::error!(line = p.line, "delivery cancelled (producer closed)");
             }
         }

@@ -7,6 +7,9 @@
 //! The syslog receiver ([`syslog`]: TCP, TLS, UDP; CEF messages) is not HTTP: it has its own
 //! handle, [`SyslogSim`], with stop/restart on the same port instead of faults.
 //!
+//! [`otlp`] is not a sink: it is the OTLP/HTTP trace receiver of a collector ([`OtlpReceiver`],
+//! `POST /v1/traces`), recording the spans secflow exports so tests can follow a trace.
+//!
 //! Tests drive a simulator in-process through [`SimServer`]; another process (a demo, the load
 //! test) uses the JSON control endpoints:
 //!
@@ -36,6 +39,7 @@ mod elastic;
 mod faults;
 mod hec;
 mod opsgenie;
+pub mod otlp;
 mod pagerduty;
 mod recorder;
 mod server;
@@ -64,6 +68,7 @@ pub use elastic::ElasticSimConfig;
 pub use faults::{DropMode, Faults, ItemFault, StatusRule};
 pub use hec::HecSimConfig;
 pub use opsgenie::{OpsGenieApp, OpsGenieSimConfig};
+pub use otlp::{OtlpReceiver, OtlpStats, ReceivedSpan};
 pub use pagerduty::{PagerDutyApp, PagerDutySimConfig};
 pub use recorder::{event_id_of, ReceivedRequest, SimStats};
 pub use slack::{SlackApp, SlackMessage, SlackSimConfig, Throttled, Via};

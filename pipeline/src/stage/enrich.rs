@@ -19,6 +19,16 @@
 //! at least once. A record that does not decode (or an event that cannot be re-encoded) goes to
 //! the stage's dead-letter topic with the `secflow.*` headers, acknowledged before its offset
 //! moves.
+//!
+//! **Telemetry.** `secflow_indicators{stage}` is the table's size, kept current by the table
+//! thread, which also counts the indicator records it reads in `secflow_records_in_total` (topic
+//! = the indicator topic) and the undecodable ones in `secflow_records_failed_total`
+//! (`undecodable_indicator`). Events count in `secflow_records_in_total` / `_out_total` /
+//! `_failed_total`, `secflow_dlq_writes_total`, `secflow_batch_size`, and the matches in
+//! `secflow_enrich_matched_total` (events with a new enrichment) and
+//! `secflow_enrich_matches_total` (enrichments added); `secflow_consumer_lag` is refreshed every
+//! 10 s. With traces on, each event gets a `secflow.enrich` span, the child of its
+//! `traceparent`, and the enriched record carries that span's `traceparent` instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +51,7 @@ use crate::codec::{CanonicalCodec, EncodeError};
 use crate::dead_letter::{DeadLetter, DlqReason, OriginalRecord};
 use crate::intel::{assign_all, table_consumer, CatchUp, IndicatorCodec};
 use crate::kafka;
+use crate::telemetry::{self, RecordSpan, SpanKind};
 use crate::topology::{EnrichStage, IndicatorStoreConfig, StageConfig, TopicRole, Topology};
 
 /// Indicator records applied to the table in one write at most.
@@ -205,6 +216,13 @@ impl Follower {
         let started = Instant::now();
         let mut progress = CatchUp::new(high, &from);
         let mut ready = false;
+        // Records read already counted in `secflow_records_in_total`.
+        let mut counted = self.read.load(Ordering::Relaxed);
+        telemetry::set_gauge(
+            "secflow_indicators",
+            &[("stage", self.stage.as_str())],
+            self.store.count() as f64,
+        );
         while !self.stop.load(Ordering::Acquire) {
             let mut changes = Vec::new();
             let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
@@ -236,6 +254,21 @@ impl Follower {
                     .store
                     .apply(&changes, &offsets)
                     .map_err(|e| format!("indicator table write failed: {e}"))?;
+                let read = self.read.load(Ordering::Relaxed);
+                telemetry::count(
+                    "secflow_records_in_total",
+                    &[
+                        ("stage", self.stage.as_str()),
+                        ("topic", self.topic.as_str()),
+                    ],
+                    read - counted,
+                );
+                counted = read;
+                telemetry::set_gauge(
+                    "secflow_indicators",
+                    &[("stage", self.stage.as_str())],
+                    self.store.count() as f64,
+                );
                 for r in &stats.rejected {
                     warn!(stage = %self.stage, id = %r.id, reason = %r.reason, "indicator refused by the table");
                 }
@@ -256,6 +289,14 @@ impl Follower {
     fn change(&self, m: &BorrowedMessage<'_>) -> Option<Change> {
         let bad = |why: String| {
             self.undecodable.fetch_add(1, Ordering::Relaxed);
+            telemetry::count(
+                "secflow_records_failed_total",
+                &[
+                    ("stage", self.stage.as_str()),
+                    ("reason", "undecodable_indicator"),
+                ],
+                1,
+            );
             warn!(stage = %self.stage, topic = %self.topic, partition = m.partition(), offset = m.offset(), reason = %why, "undecodable indicator record skipped");
             None
         };
@@ -286,16 +327,26 @@ impl Follower {
     }
 }
 
-/// Copies every header of the input record.
-fn copy_headers(m: &BorrowedMessage<'_>) -> OwnedHeaders {
+/// Copies every header of the input record; `traceparent`, when given (the record's span), replaces
+/// the input's.
+fn copy_headers(m: &BorrowedMessage<'_>, traceparent: Option<&str>) -> OwnedHeaders {
     let mut h = OwnedHeaders::new();
     if let Some(hs) = m.headers() {
         for x in hs.iter() {
+            if traceparent.is_some() && x.key == crate::dead_letter::header::TRACEPARENT {
+                continue;
+            }
             h = h.insert(Header {
                 key: x.key,
                 value: x.value,
             });
         }
+    }
+    if let Some(tp) = traceparent {
+        h = h.insert(Header {
+            key: crate::dead_letter::header::TRACEPARENT,
+            value: Some(tp),
+        });
     }
     h
 }
@@ -370,6 +421,7 @@ pub async fn run(
         stage: stage.name.clone(),
         source,
     };
+    telemetry::set_ready(&stage.name, false);
     let store = open_store(stage).await?;
     let started = Instant::now();
     let mut table = Table::start(topology, stage, store.clone())?;
@@ -408,10 +460,20 @@ pub async fn run(
     info!(stage = %stage.name, %input, %output, %dlq, indicators = store.count(), "enrich started");
 
     let mut last_record = Instant::now();
+    let mut lag_checked = Instant::now();
     let mut failure = None;
     'outer: loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
             break;
+        }
+        let assigned = consumer
+            .assignment()
+            .map(|a| a.count() > 0)
+            .unwrap_or(false);
+        telemetry::set_ready(&stage.name, assigned);
+        if lag_checked.elapsed() >= Duration::from_secs(10) {
+            lag_checked = Instant::now();
+            super::report_lag(&consumer, &stage.name);
         }
         if let Some(message) = table.failure() {
             failure = Some(StageError::Intel {
@@ -438,9 +500,12 @@ pub async fn run(
         };
 
         let mut deliveries = Vec::with_capacity(batch.len());
-        let mut dead: Vec<String> = Vec::new();
+        let mut dead: Vec<(String, &'static str)> = Vec::new();
         let (mut matched, mut added) = (0u64, 0u64);
+        // One span per record, ended once the batch is acknowledged (dropped with the vector).
+        let mut spans: Vec<RecordSpan> = Vec::with_capacity(batch.len());
         for m in &batch {
+            let span = RecordSpan::consumed("secflow.enrich", SpanKind::Consumer, &stage.name, m);
             let mut backoff = TransientBackoff::new();
             let decoded = loop {
                 match codec.decode(m.payload()).await {
@@ -492,9 +557,10 @@ pub async fn run(
                         Ok(bytes) => {
                             matched += u64::from(new > 0);
                             added += new;
-                            let d =
-                                enqueue(&producer, &output, m.key(), Some(&bytes), copy_headers(m))
-                                    .map_err(client_err)?;
+                            span.set_attribute("secflow.enrichments.added", new as i64);
+                            let headers = copy_headers(m, span.traceparent());
+                            let d = enqueue(&producer, &output, m.key(), Some(&bytes), headers)
+                                .map_err(client_err)?;
                             deliveries.push(d);
                             None
                         }
@@ -526,8 +592,13 @@ pub async fn run(
                 )
                 .map_err(client_err)?;
                 deliveries.push(d);
-                dead.push(letter.error_class.clone());
+                span.fail(&letter.error_class);
+                dead.push((
+                    letter.error_class.clone(),
+                    letter.reason.map_or("poison", DlqReason::as_str),
+                ));
             }
+            spans.push(span);
         }
         // Every output and dead letter of the batch acknowledged: the offsets may move.
         for d in deliveries {
@@ -543,11 +614,21 @@ pub async fn run(
                 warn!(stage = %stage.name, partition = m.partition(), offset = m.offset(), error = %e, "offset not stored");
             }
         }
+        drop(spans);
         report.records += batch.len() as u64;
         report.written += batch.len() as u64 - dead.len() as u64;
         report.matched_events += matched;
         report.matches += added;
-        for class in dead {
+        count_batch(
+            &stage.name,
+            &input,
+            &output,
+            batch.len(),
+            matched,
+            added,
+            &dead,
+        );
+        for (class, _) in dead {
             *report.dead_lettered.entry(class).or_default() += 1;
         }
     }
@@ -557,6 +638,8 @@ pub async fn run(
             warn!(stage = %stage.name, error = %e, "final commit failed; the last records may be read again")
         }
     }
+    super::report_lag(&consumer, &stage.name);
+    telemetry::set_ready(&stage.name, false);
     table.shut();
     report.indicator_records_read = table.read.load(Ordering::Relaxed);
     report.undecodable_indicators = table.undecodable.load(Ordering::Relaxed);
@@ -565,6 +648,37 @@ pub async fn run(
     match failure {
         Some(e) => Err(e),
         None => Ok(report),
+    }
+}
+
+/// Counts an acknowledged batch in the `secflow_*` metrics. `dead` holds the error class and the
+/// DLQ reason of each dead letter.
+fn count_batch(
+    stage: &str,
+    input: &str,
+    output: &str,
+    n: usize,
+    matched: u64,
+    added: u64,
+    dead: &[(String, &'static str)],
+) {
+    let s = ("stage", stage);
+    telemetry::count("secflow_records_in_total", &[s, ("topic", input)], n as u64);
+    telemetry::count(
+        "secflow_records_out_total",
+        &[s, ("topic", output)],
+        (n - dead.len()) as u64,
+    );
+    telemetry::observe("secflow_batch_size", &[s], n as f64);
+    telemetry::count("secflow_enrich_matched_total", &[s], matched);
+    telemetry::count("secflow_enrich_matches_total", &[s], added);
+    for (class, reason) in dead {
+        telemetry::count(
+            "secflow_records_failed_total",
+            &[s, ("reason", class.as_str())],
+            1,
+        );
+        telemetry::count("secflow_dlq_writes_total", &[s, ("reason", reason)], 1);
     }
 }
 

@@ -18,7 +18,14 @@
 //!
 //! A collection that fails (wrong credentials, unknown collection, a server that keeps
 //! failing) is logged with its server and collection and skipped until the next poll; the
-//! others go on. Nothing a feed sends can stop the stage; only Kafka failing for longer than
+//! others go on.
+//!
+//! Metrics (`docs/metrics.md`): every poll of a collection counts in
+//! `secflow_taxii_polls_total{server,collection,result}` (`ok` or the error class, see
+//! [`taxii_error_class`]), every object read in `secflow_taxii_objects_total` by disposition
+//! (`indicator`, `tombstone`, `review`, `duplicate`, `skipped`: they add up to the objects
+//! fetched), retried requests in `secflow_taxii_retries_total`, and the records written in
+//! `secflow_records_out_total{stage,topic}` once the broker acknowledged them. Nothing a feed sends can stop the stage; only Kafka failing for longer than
 //! the producer's delivery timeout does (the stage then stops with an error, and a restart
 //! resumes from the checkpoints).
 
@@ -41,6 +48,7 @@ use super::{Shutdown, StageError, TransientBackoff};
 use crate::dead_letter::now_ms;
 use crate::intel::{read_to_end, IndicatorCodec, IndicatorCodecError};
 use crate::kafka;
+use crate::telemetry;
 use crate::topology::{IntelPollStage, TopicRole, Topology};
 
 /// When the stage stops on its own.
@@ -127,8 +135,12 @@ struct State {
 
 /// Why polling one collection stopped early.
 enum CollectionFailure {
-    /// Feed or registry trouble: logged, the collection waits for the next poll.
-    Skip(String),
+    /// Feed or registry trouble: logged, the collection waits for the next poll. `class` is
+    /// the `result` label of `secflow_taxii_polls_total`.
+    Skip {
+        class: &'static str,
+        message: String,
+    },
     /// Kafka did not take a write: the stage stops.
     Fatal(StageError),
     /// Shutdown requested.
@@ -172,7 +184,7 @@ pub async fn run(
                 Ok(()) => {}
                 Err(CollectionFailure::Stopped) => return Ok(report),
                 Err(CollectionFailure::Fatal(e)) => return Err(e),
-                Err(CollectionFailure::Skip(_)) => {}
+                Err(CollectionFailure::Skip { .. }) => {}
             }
         }
         report.polls += 1;
@@ -298,6 +310,7 @@ async fn poll_server(
         Err(e) => {
             error!(stage = %io.stage.name, server = %server.name, error = %e, "TAXII server cannot be set up; its collections are skipped");
             for c in &server.collections {
+                count_poll(&server.name, &c.id, taxii_error_class(&e));
                 report
                     .collections
                     .entry(format!("{}|{}", server.name, c.id))
@@ -314,9 +327,17 @@ async fn poll_server(
             Err(_) => format!("{}|{}", server.name, collection.id),
         };
         let result = poll_collection(io, &client, collection, &key, state, report, shutdown).await;
+        match &result {
+            Ok(()) => count_poll(&server.name, &collection.id, "ok"),
+            Err(CollectionFailure::Skip { class, .. }) => {
+                count_poll(&server.name, &collection.id, class)
+            }
+            Err(CollectionFailure::Fatal(_)) => count_poll(&server.name, &collection.id, "kafka"),
+            Err(CollectionFailure::Stopped) => {}
+        }
         match result {
             Ok(()) => {}
-            Err(CollectionFailure::Skip(message)) => {
+            Err(CollectionFailure::Skip { message, .. }) => {
                 error!(stage = %io.stage.name, server = %server.name, api_root = %collection.api_root, collection = %collection.id, error = %message, "TAXII poll of the collection failed; it is retried at the next poll");
                 report
                     .collections
@@ -342,7 +363,10 @@ async fn poll_collection(
     report: &mut PollReport,
     shutdown: &mut Shutdown,
 ) -> Result<(), CollectionFailure> {
-    let skip = |e: &dyn std::fmt::Display| CollectionFailure::Skip(e.to_string());
+    let skip = |e: &TaxiiError| CollectionFailure::Skip {
+        class: taxii_error_class(e),
+        message: e.to_string(),
+    };
     // The writer schema id first: once it is known, nothing but Kafka can fail after a version
     // has been admitted by the deduplication.
     retry_registry(io, shutdown).await?;
@@ -350,6 +374,14 @@ async fn poll_collection(
     let mut poll = client
         .poll_collection(collection, start)
         .map_err(|e| skip(&e))?;
+    let (server, collection_id) = (poll.source().server.clone(), collection.id.as_str());
+    let labels = |what: (&'static str, &'static str)| {
+        [
+            ("server", server.as_str()),
+            ("collection", collection_id),
+            what,
+        ]
+    };
     let source = poll.source().clone();
     let stats = report.collections.entry(key.to_string()).or_default();
     loop {
@@ -363,12 +395,22 @@ async fn poll_collection(
                     warn!(stage = %io.stage.name, server = %source.server, collection = %source.collection, error = %e, ?delay, attempt, "transient TAXII failure, retrying");
                     attempt += 1;
                     stats.retries += 1;
+                    telemetry::count(
+                        "secflow_taxii_retries_total",
+                        &[("server", server.as_str()), ("collection", collection_id)],
+                        1,
+                    );
                     tokio::select! {
                         _ = &mut *shutdown => return Err(CollectionFailure::Stopped),
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                Err(e) => return Err(skip(&describe(&e, attempt))),
+                Err(e) => {
+                    return Err(CollectionFailure::Skip {
+                        class: taxii_error_class(&e),
+                        message: describe(&e, attempt),
+                    })
+                }
             }
         };
         let Some(page) = page else {
@@ -379,8 +421,12 @@ async fn poll_collection(
         let markings = state.markings.entry(key.to_string()).or_default();
         let dispositions = map_objects(&page.objects, &source, markings, now_ms());
         let mut sends = Vec::new();
+        // Objects by disposition, and records by topic, counted once the page is acknowledged.
+        let mut objects: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut written: BTreeMap<&str, u64> = BTreeMap::new();
         for d in &dispositions {
             if let IndicatorDisposition::Skip(reason) = d {
+                *objects.entry("skipped").or_default() += 1;
                 stats.skipped += 1;
                 if let SkipReason::Malformed(why) = reason {
                     warn!(stage = %io.stage.name, server = %source.server, collection = %source.collection, reason = %why, "malformed indicator skipped (no usable id)");
@@ -388,13 +434,21 @@ async fn poll_collection(
                 continue;
             }
             if !state.dedup.admit(d) {
+                *objects.entry("duplicate").or_default() += 1;
                 stats.duplicates += 1;
                 continue;
             }
             match d {
-                IndicatorDisposition::Publish(_) => stats.published += 1,
-                IndicatorDisposition::Tombstone { .. } => stats.tombstones += 1,
+                IndicatorDisposition::Publish(_) => {
+                    *objects.entry("indicator").or_default() += 1;
+                    stats.published += 1
+                }
+                IndicatorDisposition::Tombstone { .. } => {
+                    *objects.entry("tombstone").or_default() += 1;
+                    stats.tombstones += 1
+                }
                 IndicatorDisposition::Review(r) => {
+                    *objects.entry("review").or_default() += 1;
                     stats.reviews += 1;
                     info!(stage = %io.stage.name, id = %r.id, reason = %r.reason, detail = %r.detail, "indicator sent to review");
                 }
@@ -402,27 +456,45 @@ async fn poll_collection(
             }
             if let Some((id, value)) = d.indicator_record() {
                 let value = match (d, value) {
-                    (IndicatorDisposition::Publish(i), Some(_)) => Some(
-                        io.codec
-                            .encode(&io.indicators, i)
-                            .await
-                            .map_err(|e| CollectionFailure::Skip(e.to_string()))?,
-                    ),
+                    (IndicatorDisposition::Publish(i), Some(_)) => {
+                        Some(io.codec.encode(&io.indicators, i).await.map_err(|e| {
+                            CollectionFailure::Skip {
+                                class: "registry",
+                                message: e.to_string(),
+                            }
+                        })?)
+                    }
                     _ => None,
                 };
                 sends.push(
                     enqueue(&io.producer, &io.indicators, id, value.as_deref())
                         .map_err(|e| fatal(io, e))?,
                 );
+                *written.entry(io.indicators.as_str()).or_default() += 1;
             }
             if let Some((id, value)) = d.review_record() {
                 sends.push(
                     enqueue(&io.producer, &io.review, id, Some(&value))
                         .map_err(|e| fatal(io, e))?,
                 );
+                *written.entry(io.review.as_str()).or_default() += 1;
             }
         }
         acked(sends).await.map_err(|e| fatal(io, e))?;
+        for (disposition, n) in objects {
+            telemetry::count(
+                "secflow_taxii_objects_total",
+                &labels(("disposition", disposition)),
+                n,
+            );
+        }
+        for (topic, n) in written {
+            telemetry::count(
+                "secflow_records_out_total",
+                &[("stage", io.stage.name.as_str()), ("topic", topic)],
+                n,
+            );
+        }
         // Every record of the page is acknowledged: the checkpoint may move past it.
         if let Some(cp) = &page.checkpoint {
             if state.checkpoints.get(key) != Some(cp) {
@@ -436,10 +508,49 @@ async fn poll_collection(
                 let d = enqueue(&io.producer, &io.checkpoints, key, Some(&value))
                     .map_err(|e| fatal(io, e))?;
                 acked(vec![d]).await.map_err(|e| fatal(io, e))?;
+                telemetry::count(
+                    "secflow_records_out_total",
+                    &[
+                        ("stage", io.stage.name.as_str()),
+                        ("topic", io.checkpoints.as_str()),
+                    ],
+                    1,
+                );
                 state.checkpoints.insert(key.to_string(), cp.clone());
             }
             stats.checkpoint = Some(cp.clone());
         }
+    }
+}
+
+/// Counts one poll of a collection.
+fn count_poll(server: &str, collection: &str, result: &str) {
+    telemetry::count(
+        "secflow_taxii_polls_total",
+        &[
+            ("server", server),
+            ("collection", collection),
+            ("result", result),
+        ],
+        1,
+    );
+}
+
+/// The error class of a TAXII failure: the `result` label of a failed poll.
+pub fn taxii_error_class(e: &TaxiiError) -> &'static str {
+    match e {
+        TaxiiError::Config(_) => "config",
+        TaxiiError::Secret(_) => "credentials",
+        TaxiiError::Connect { .. } => "transport",
+        TaxiiError::Timeout { .. } => "timeout",
+        TaxiiError::Unauthorized { .. } => "auth",
+        TaxiiError::RateLimited { .. } => "rate_limited",
+        TaxiiError::NotFound { .. } => "not_found",
+        TaxiiError::Status { status, .. } if *status >= 500 => "server_error",
+        TaxiiError::Status { .. } => "rejected",
+        TaxiiError::TooLarge { .. } => "too_large",
+        TaxiiError::Decode { .. } => "invalid_response",
+        TaxiiError::Protocol { .. } => "protocol",
     }
 }
 
@@ -477,7 +588,12 @@ async fn retry_registry(io: &Io<'_>, shutdown: &mut Shutdown) -> Result<u32, Col
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
-            Err(e) => return Err(CollectionFailure::Skip(e.to_string())),
+            Err(e) => {
+                return Err(CollectionFailure::Skip {
+                    class: "registry",
+                    message: e.to_string(),
+                })
+            }
         }
     }
 }

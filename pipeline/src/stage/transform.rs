@@ -130,10 +130,12 @@ const OWN_HEADERS: [&str; 4] = [
     crate::delivery::engine::TENANT_HEADER,
 ];
 
+/// `traceparent`, when given (the record's span, traces on), replaces the input's.
 fn copy_headers(
     m: &BorrowedMessage<'_>,
     format: Format,
     event: &processors::event::SecurityEvent,
+    traceparent: Option<&str>,
 ) -> OwnedHeaders {
     let mut h = OwnedHeaders::new();
     if let Some(hs) = m.headers() {
@@ -141,11 +143,20 @@ fn copy_headers(
             if OWN_HEADERS.contains(&x.key) || x.key == ORIGIN_HEADER {
                 continue;
             }
+            if traceparent.is_some() && x.key == crate::dead_letter::header::TRACEPARENT {
+                continue;
+            }
             h = h.insert(Header {
                 key: x.key,
                 value: x.value,
             });
         }
+    }
+    if let Some(tp) = traceparent {
+        h = h.insert(Header {
+            key: crate::dead_letter::header::TRACEPARENT,
+            value: Some(tp),
+        });
     }
     h.insert(Header {
         key: FORMAT_HEADER,
@@ -320,7 +331,15 @@ pub async fn run(
         let mut outgoing: Vec<Outgoing> = Vec::with_capacity(batch.len() * outputs.len());
         let mut written: HashMap<Format, u64> = HashMap::new();
         let mut dead: Vec<(String, u64)> = Vec::new();
+        // One span per record (traces on), ended with this iteration: after the batch is written.
+        let mut spans = Vec::with_capacity(batch.len());
         for m in &batch {
+            let span = crate::telemetry::RecordSpan::consumed(
+                "secflow.transform",
+                crate::telemetry::SpanKind::Consumer,
+                &stage.name,
+                m,
+            );
             let mut backoff = TransientBackoff::new();
             let decoded = loop {
                 match codec.decode(m.payload()).await {
@@ -346,7 +365,7 @@ pub async fn run(
                                 partition: None,
                                 key: m.key().map(<[u8]>::to_vec),
                                 payload: bytes,
-                                headers: copy_headers(m, *format, &event),
+                                headers: copy_headers(m, *format, &event, span.traceparent()),
                             }),
                             Err(e) => {
                                 failure = Some(e);
@@ -384,6 +403,7 @@ pub async fn run(
                 )),
             };
             if let Some(letter) = letter {
+                span.fail(&letter.error_class);
                 dead.push((letter.error_class.clone(), 1));
                 outgoing.push(Outgoing {
                     topic: dlq.clone(),
@@ -400,6 +420,7 @@ pub async fn run(
                     }),
                 });
             }
+            spans.push(span);
         }
 
         // Offsets to commit with the batch: one past the last record per partition.

@@ -387,6 +387,21 @@ fn validate(t: &Topology) -> Vec<(Vec<PathStep>, String)> {
             "a password needs a username".to_string(),
         ));
     }
+    let tel = &t.telemetry;
+    if let Some(ep) = tel.otlp_endpoint.as_deref().map(str::trim) {
+        if !(ep.starts_with("http://") || ep.starts_with("https://")) || ep.len() < 10 {
+            problems.push((
+                vec![key("telemetry"), key("otlp_endpoint")],
+                format!("`{ep}` is not an http(s) URL (OTLP over HTTP, e.g. http://otel-collector:4318)"),
+            ));
+        }
+    }
+    if !(0.0..=1.0).contains(&tel.sample_ratio) {
+        problems.push((
+            vec![key("telemetry"), key("sample_ratio")],
+            format!("{} is not between 0.0 and 1.0", tel.sample_ratio),
+        ));
+    }
     let mut names = HashSet::new();
     for role in TopicRole::ALL {
         let r = t.topics.resolved(role);
@@ -710,6 +725,41 @@ mod tests {
             lines
                 .iter()
                 .any(|l| l.starts_with("t.yaml:15:") && l.contains("used twice")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn telemetry_section_is_checked() {
+        let t = load_text(GOOD).unwrap().topology;
+        assert_eq!(t.telemetry.otlp_endpoint, None);
+        assert_eq!(t.telemetry.sample_ratio, 1.0);
+        let ok = format!(
+            "{GOOD}telemetry:\n  otlp_endpoint: http://otel-collector:4318\n  service_name: s\n  sample_ratio: 0.25\n"
+        );
+        let t = load_text(&ok).unwrap().topology;
+        assert_eq!(
+            t.telemetry.otlp_endpoint.as_deref(),
+            Some("http://otel-collector:4318")
+        );
+        assert_eq!(t.telemetry.sample_ratio, 0.25);
+        let bad =
+            format!("{GOOD}telemetry:\n  otlp_endpoint: otel-collector:4317\n  sample_ratio: 2\n");
+        let lines: Vec<String> = load_text(&bad)
+            .unwrap_err()
+            .diagnostics
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            lines.iter().any(|l| l
+                .contains("telemetry.otlp_endpoint: `otel-collector:4317` is not an http(s) URL")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("telemetry.sample_ratio: 2 is not between")),
             "{lines:?}"
         );
     }

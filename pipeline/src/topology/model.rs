@@ -27,6 +27,50 @@ pub struct Topology {
     /// The stages this topology runs (`secflow run`). Each has a unique `name`.
     #[serde(default)]
     pub stages: Vec<StageConfig>,
+    /// Traces of the processes that use this file (`secflow run`, `secflow produce`,
+    /// `secflow intel poll`). Off unless an OTLP endpoint is given here or in the environment.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// OpenTelemetry traces: one span per record and stage (`secflow.produce`, `secflow.enrich`,
+/// `secflow.transform`, `secflow.sink.deliver`), each the child of the span named by the
+/// record's W3C `traceparent` header, exported with OTLP over HTTP (protobuf) to a collector.
+/// Off unless `otlp_endpoint` or the environment (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) names a receiver; `OTEL_SDK_DISABLED=true` or
+/// `OTEL_TRACES_EXPORTER=none` turn it off whatever this says. `OTEL_EXPORTER_OTLP_HEADERS` adds
+/// request headers (e.g. an API key) and `OTEL_BSP_*` tune the span batches. Logs and metrics
+/// are set per process (`SECFLOW_LOG`, `SECFLOW_LOG_FORMAT`, `SECFLOW_METRICS_ADDR`); see
+/// `docs/metrics.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP receiver, e.g. `http://otel-collector:4318`; spans are posted to
+    /// `<otlp_endpoint>/v1/traces`. Takes precedence over `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the spans (default: `OTEL_SERVICE_NAME`, else `secflow`).
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// Fraction of new traces kept, 0.0 to 1.0 (a record without a `traceparent` starts one).
+    /// A record that carries a `traceparent` follows its sampled flag, so a trace is kept or
+    /// dropped as a whole.
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: None,
+            sample_ratio: default_sample_ratio(),
+        }
+    }
+}
+
+fn default_sample_ratio() -> f64 {
+    1.0
 }
 
 /// Kafka connection settings shared by every client a stage creates.
