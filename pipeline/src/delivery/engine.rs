@@ -89,6 +89,8 @@ struct Envelope {
     /// Tiers this record already went through.
     tiers_done: usize,
     first_failure_ms: Option<i64>,
+    /// The record's `secflow.sink.deliver` span (traces on): ends when the batch is finished.
+    span: telemetry::RecordSpan,
 }
 
 /// State shared by the consumer loop, the delivery tasks and the rebalance callback.
@@ -439,6 +441,7 @@ pub async fn run(
                 let original = OriginalRecord::from_message(&m);
                 let first_failure_ms = header_str(&m, header::FIRST_FAILURE_MS).and_then(|v| v.parse().ok());
                 let format = payload_format(stage.input, &m);
+                let span = telemetry::RecordSpan::consumed("secflow.sink.deliver", telemetry::SpanKind::Client, &stage.name, &m);
                 let mut record = SinkRecord {
                     event_id: header_str(&m, EVENT_ID_HEADER).map(str::to_string),
                     tenant: header_str(&m, TENANT_HEADER)
@@ -448,7 +451,7 @@ pub async fn run(
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                     format,
-                    traceparent: header_str(&m, header::TRACEPARENT).map(str::to_string),
+                    traceparent: span.traceparent().or_else(|| header_str(&m, header::TRACEPARENT)).map(str::to_string),
                 };
                 let envelope_fail = |class: &str, message: String, reason: DlqReason| DeadLetter {
                     original: original.clone(),
@@ -484,6 +487,7 @@ pub async fn run(
                     }
                 }
                 if let Some(letter) = letter {
+                    span.fail(&letter.error_class);
                     write_durably(&shared, &letter, &shared.dlq).await;
                     count_dlq(&shared, letter.reason);
                     lock(&tracker).finished(m.topic(), m.partition(), m.offset());
@@ -498,6 +502,7 @@ pub async fn run(
                     record,
                     tiers_done: tier_idx.map_or(0, |i| i + 1),
                     first_failure_ms,
+                    span,
                 });
                 if batch.len() >= stage.batch.max_events || batch_bytes >= stage.batch.max_bytes {
                     dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes);
@@ -723,6 +728,7 @@ async fn fail_record(shared: &Shared, env: &Envelope, outcome: &Outcome, permane
         } => (class.clone(), *status, message.clone()),
         _ => ("unknown".to_string(), None, String::new()),
     };
+    env.span.fail(&class);
     let now = now_ms();
     let next = if permanent {
         None
