@@ -194,3 +194,237 @@ async fn metrics_count_what_flowed_and_traceparent_reaches_the_sink() {
     env.stack.stop().await;
     hook.shutdown().await;
 }
+
+/// One W3C `traceparent`'s trace id and parent span id.
+fn trace_and_span(tp: &str) -> (String, String) {
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert!(
+        parts.len() == 4 && parts[0] == "00" && parts[3] == "01",
+        "traceparent {tp}"
+    );
+    (parts[1].to_string(), parts[2].to_string())
+}
+
+/// Every `traceparent` on `topic`, by the record's event id (`secflow.event_id` header on
+/// transform outputs, the index of production order on the canonical topic otherwise).
+fn traceparents_on_topic(
+    t: &pipeline::topology::Topology,
+    topic: &str,
+) -> Vec<(Option<String>, String)> {
+    let mut c = pipeline::kafka::base_config(&t.kafka, "otlp-check").unwrap();
+    c.set("group.id", format!("otlp-check-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = c.create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let mut quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(5) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            quiet = Instant::now();
+            let header = |name: &str| {
+                m.headers()
+                    .and_then(|h| h.iter().find(|x| x.key == name))
+                    .and_then(|x| x.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            out.push((
+                header("secflow.event_id"),
+                header("traceparent").expect("a traceparent on every record"),
+            ));
+        }
+    }
+    out
+}
+
+/// With traces on, `secflow produce` starts one trace per event (its `secflow.produce` span is
+/// named by the record's `traceparent`), the transform stage's `secflow.transform` span is that
+/// span's child and is named by the output record's `traceparent`, and the sink's
+/// `secflow.sink.deliver` span is the transform span's child and is named by the `traceparent`
+/// of the webhook request: one trace, three linked spans, per event — as received by a real
+/// OTLP/HTTP endpoint (protobuf). The produce process reads the standard `OTEL_*` environment;
+/// the run process reads the topology's `telemetry` section.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
+    use devstack::sim::OtlpReceiver;
+    use std::collections::BTreeMap;
+
+    let otlp = OtlpReceiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let hook = SimServer::start(
+        SimKind::Webhook(WebhookSimConfig::new(SECRET)),
+        SimConfig::default(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let whsec = dir.path().join("whsec");
+    std::fs::write(&whsec, SECRET).unwrap();
+    let stages = format!(
+        "  - type: transform\n    name: xform\n    input: canonical\n    outputs: [ecs]\n    exactly_once: output_log\n\
+         \x20 - type: sink\n    name: hook\n    input: ecs\n    batch: {{max_events: 1}}\n    sink:\n      kind: webhook\n      url: {}/hook\n      signing_secrets: [{{file: {}}}]\n",
+        hook.url(),
+        whsec.display()
+    );
+    let env = common::env(&stages).await;
+    let t = &env.topology;
+    // The run reads its receiver from the file; produce from the environment.
+    let run_file = dir.path().join("traced.yaml");
+    let text = std::fs::read_to_string(&env.topology_file).unwrap();
+    std::fs::write(
+        &run_file,
+        format!(
+            "{text}\ntelemetry:\n  otlp_endpoint: {}\n  service_name: secflow-run\n",
+            otlp.url()
+        ),
+    )
+    .unwrap();
+
+    let n = 40usize;
+    let events = dir.path().join("events.jsonl");
+    common::write_jsonl(&events, &common::generated_events(n));
+    let started = Instant::now();
+    let produce = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["produce", "--topology"])
+        .arg(&env.topology_file)
+        .arg(&events)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.url())
+        .env("OTEL_SERVICE_NAME", "secflow-produce")
+        .env("SECFLOW_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        produce.status.success(),
+        "{}",
+        String::from_utf8_lossy(&produce.stderr)
+    );
+    let run = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["run", "--topology"])
+        .arg(&run_file)
+        .args(["--until-idle", "8", "--metrics-addr", "off"])
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "500")
+        .env("SECFLOW_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let took = started.elapsed();
+
+    let spans = otlp.spans();
+    let stats = otlp.stats();
+    eprintln!(
+        "OTLP receiver: {} spans in {} protobuf / {} JSON requests ({} refused); produce + run took {took:?}",
+        stats.spans, stats.protobuf_requests, stats.json_requests, stats.rejected
+    );
+    assert_eq!(stats.rejected, 0);
+    assert!(stats.protobuf_requests > 0, "the exporter sends protobuf");
+    let by_id: BTreeMap<(String, String), _> = spans
+        .iter()
+        .map(|s| ((s.trace_id.clone(), s.span_id.clone()), s))
+        .collect();
+    assert_eq!(by_id.len(), spans.len(), "span ids are unique");
+    for name in [
+        "secflow.produce",
+        "secflow.transform",
+        "secflow.sink.deliver",
+    ] {
+        assert_eq!(
+            spans.iter().filter(|s| s.name == name).count(),
+            n,
+            "{name}: one span per event"
+        );
+    }
+
+    // Canonical records: their traceparent names the produce span, a root.
+    let canonical = t.topics.resolved(TopicRole::Canonical).name;
+    let ecs = t.topics.resolved(TopicRole::Ecs).name;
+    let (t1, t2) = (t.clone(), t.clone());
+    let on_canonical = tokio::task::spawn_blocking(move || traceparents_on_topic(&t1, &canonical))
+        .await
+        .unwrap();
+    let on_ecs = tokio::task::spawn_blocking(move || traceparents_on_topic(&t2, &ecs))
+        .await
+        .unwrap();
+    assert_eq!(on_canonical.len(), n);
+    assert_eq!(on_ecs.len(), n);
+    let mut produce_span_of_trace = BTreeMap::new();
+    for (_, tp) in &on_canonical {
+        let (trace, span) = trace_and_span(tp);
+        let s = by_id
+            .get(&(trace.clone(), span.clone()))
+            .unwrap_or_else(|| panic!("no span for canonical traceparent {tp}"));
+        assert_eq!(s.name, "secflow.produce");
+        assert_eq!(s.parent_span_id, None, "produce starts the trace");
+        assert_eq!(s.kind, 4, "producer");
+        assert_eq!(s.service_name.as_deref(), Some("secflow-produce"));
+        assert!(s.attr("secflow.event_id").is_some());
+        produce_span_of_trace.insert(trace, span);
+    }
+    assert_eq!(produce_span_of_trace.len(), n, "one trace per event");
+    // Transform outputs: their traceparent names the transform span, the produce span's child.
+    let mut transform_span_of_event = BTreeMap::new();
+    for (event_id, tp) in &on_ecs {
+        let (trace, span) = trace_and_span(tp);
+        let s = by_id
+            .get(&(trace.clone(), span.clone()))
+            .unwrap_or_else(|| panic!("no span for ECS traceparent {tp}"));
+        assert_eq!(s.name, "secflow.transform");
+        assert_eq!(s.parent_span_id.as_ref(), produce_span_of_trace.get(&trace));
+        assert_eq!(s.kind, 5, "consumer");
+        assert_eq!(s.service_name.as_deref(), Some("secflow-run"));
+        assert_eq!(s.attr("secflow.stage"), Some("xform"));
+        assert_eq!(s.attr("messaging.system"), Some("kafka"));
+        transform_span_of_event.insert(event_id.clone().expect("secflow.event_id"), (trace, span));
+    }
+    // Webhook requests: their traceparent names the sink span, the transform span's child.
+    let delivered: Vec<_> = hook
+        .received_requests()
+        .into_iter()
+        .filter(|r| r.status < 300)
+        .collect();
+    assert_eq!(delivered.len(), n);
+    let mut traces_at_sink = BTreeSet::new();
+    for r in &delivered {
+        let tp = r.header("traceparent").expect("traceparent at the sink");
+        let (trace, span) = trace_and_span(tp);
+        let s = by_id
+            .get(&(trace.clone(), span.clone()))
+            .unwrap_or_else(|| panic!("no span for the webhook request's traceparent {tp}"));
+        assert_eq!(s.name, "secflow.sink.deliver");
+        assert_eq!(s.kind, 3, "client");
+        assert_eq!(s.attr("secflow.stage"), Some("hook"));
+        let parent = by_id
+            .get(&(trace.clone(), s.parent_span_id.clone().expect("a parent")))
+            .expect("the parent span was exported");
+        assert_eq!(parent.name, "secflow.transform");
+        let grandparent = by_id
+            .get(&(
+                trace.clone(),
+                parent.parent_span_id.clone().expect("a parent"),
+            ))
+            .expect("the grandparent span was exported");
+        assert_eq!(grandparent.name, "secflow.produce");
+        assert!(s.start_unix_nano >= grandparent.start_unix_nano);
+        traces_at_sink.insert(trace);
+    }
+    let produced: BTreeSet<String> = produce_span_of_trace.keys().cloned().collect();
+    assert_eq!(
+        traces_at_sink, produced,
+        "every trace reaches the sink once"
+    );
+    let transformed: BTreeSet<String> = transform_span_of_event
+        .values()
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert_eq!(transformed, produced);
+
+    env.stack.stop().await;
+    hook.shutdown().await;
+    otlp.shutdown().await;
+}
