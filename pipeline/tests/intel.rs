@@ -1048,3 +1048,245 @@ stages:
     assert!(names.contains(&"enrich.dlq".to_string()), "{names:?}");
     assert!(!names.contains(&"feeds.dlq".to_string()), "{names:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Metrics of the threat-intel stages.
+
+/// The value of one series in a Prometheus text exposition (`name{labels} value`).
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+/// A real poll against medallion and an enrich run, then `/metrics` (served by this process,
+/// scraped over HTTP): the TAXII poll results, objects by disposition, records written by the
+/// poller, the indicator table's size and the records it read, and the enrich stage's events in,
+/// out, matched and dead-lettered all equal what the stages reported and what the topics hold.
+/// The stage, server and collection names are this test's own, so the other tests of this
+/// binary (same process, same registry) do not touch these series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_and_enrich_metrics_match_what_was_published_and_matched() {
+    if !medallion_available("poll_and_enrich_metrics_match_what_was_published_and_matched") {
+        return;
+    }
+    const FEED: &str = "7b2f4d66-3a1c-4e2f-8b3d-6c8d0e3f5a71";
+    const MISSING: &str = "metrics-no-such-collection";
+    let mut c = TaxiiCollection::new(FEED, "metrics feed");
+    c.push(
+        json!({
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": CUSTOM_RED,
+            "created": ts(T0 - 1000),
+            "definition_type": "tlp",
+            "definition": {"tlp": "red"},
+        }),
+        T0 - 1000,
+    );
+    c.push_all((0..20).map(ip_indicator), T0, 1000);
+    let mut revoked = ip_indicator(100);
+    revoked["revoked"] = json!(true);
+    c.push(revoked, T0 + 5000);
+    c.push(stix_indicator(101, T0, "[ipv4-addr:value = "), T0 + 6000);
+    let medallion = start_medallion(MedallionSetup {
+        max_page_size: 10,
+        collections: vec![c],
+        ..MedallionSetup::default()
+    });
+    let dir = scratch();
+    let stages = intel_stages(&medallion.discovery_url(), &[FEED, MISSING], dir.path())
+        .replace("name: feeds\n", "name: feeds-m\n")
+        .replace("name: lab\n", "name: lab-m\n")
+        .replace("name: enrich\n", "name: enrich-m\n");
+    let env = common::env(&stages).await;
+    let t = &env.topology;
+    let addr = pipeline::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let scrape = || async move {
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    let poller = match t.stage("feeds-m") {
+        Some(StageConfig::IntelPoll(s)) => (**s).clone(),
+        other => panic!("{other:?}"),
+    };
+    let report = intel_poll::run(t, &poller, PollMode::Once, stage::never())
+        .await
+        .unwrap();
+    let key = report
+        .collections
+        .keys()
+        .find(|k| k.ends_with(FEED))
+        .unwrap()
+        .clone();
+    let cr = &report.collections[&key];
+    assert_eq!(
+        (
+            cr.objects,
+            cr.published,
+            cr.tombstones,
+            cr.reviews,
+            cr.skipped
+        ),
+        (23, 20, 1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.errors().len(), 1, "{report:?}");
+
+    let indicators_topic = t.topics.resolved(TopicRole::Indicators).name;
+    let review_topic = t.topics.resolved(TopicRole::Review).name;
+    let on_indicators = read_topic(t, &indicators_topic).await.len();
+    let on_review = read_topic(t, &review_topic).await.len();
+    let m = scrape().await;
+    let poll = |collection: &str, result: &str| {
+        series(
+            &m,
+            &format!("secflow_taxii_polls_total{{server=\"lab-m\",collection=\"{collection}\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(poll(FEED, "ok"), Some(1.0), "{m}");
+    assert_eq!(poll(MISSING, "not_found"), Some(1.0), "{m}");
+    let objects = |d: &str| {
+        series(
+            &m,
+            &format!("secflow_taxii_objects_total{{server=\"lab-m\",collection=\"{FEED}\",disposition=\"{d}\"}}"),
+        )
+        .unwrap_or(0.0) as u64
+    };
+    assert_eq!(objects("indicator"), cr.published, "{m}");
+    assert_eq!(objects("tombstone"), cr.tombstones, "{m}");
+    assert_eq!(objects("review"), cr.reviews, "{m}");
+    assert_eq!(objects("skipped"), cr.skipped, "{m}");
+    assert_eq!(objects("duplicate"), cr.duplicates, "{m}");
+    assert_eq!(
+        ["indicator", "tombstone", "review", "skipped", "duplicate"]
+            .iter()
+            .map(|d| objects(d))
+            .sum::<u64>(),
+        cr.objects,
+        "the dispositions add up to the objects fetched"
+    );
+    let out = |topic: &str| {
+        series(
+            &m,
+            &format!("secflow_records_out_total{{stage=\"feeds-m\",topic=\"{topic}\"}}"),
+        )
+    };
+    assert_eq!(out(&indicators_topic), Some(on_indicators as f64), "{m}");
+    assert_eq!(out(&review_topic), Some(on_review as f64), "{m}");
+
+    // Events: 5 carry an indicator's address, 3 do not, 1 is not even Avro.
+    let mut events = Vec::new();
+    for i in 0..8 {
+        let mut e = base_event(&format!("metrics-{i}"));
+        if i < 5 {
+            e["network"]["dst_ip"] = json!(ip_of(i));
+        }
+        events.push(e);
+    }
+    produce_events(t, &events).await;
+    let producer = pipeline::kafka::idempotent_producer(&t.kafka, "test-garbage").unwrap();
+    let canonical = t.topics.resolved(TopicRole::Canonical).name;
+    producer
+        .send_result(
+            FutureRecord::to(&canonical)
+                .key("acme")
+                .payload(b"not confluent-framed avro".as_slice()),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    let enricher = match t.stage("enrich-m") {
+        Some(StageConfig::Enrich(s)) => (**s).clone(),
+        other => panic!("{other:?}"),
+    };
+    let er = run_enrich(t, &enricher, 9).await;
+    assert_eq!(
+        (er.records, er.written, er.matched_events, er.matches),
+        (9, 8, 5, 5),
+        "{er:?}"
+    );
+    assert_eq!(er.dead_lettered.values().sum::<u64>(), 1, "{er:?}");
+    let enriched_topic = t.topics.resolved(TopicRole::Enriched).name;
+    let m = scrape().await;
+    let s = |name_labels: &str| series(&m, name_labels);
+    assert_eq!(
+        s("secflow_indicators{stage=\"enrich-m\"}"),
+        Some(er.indicators as f64),
+        "{m}"
+    );
+    assert_eq!(er.indicators, 20);
+    assert_eq!(
+        s(&format!(
+            "secflow_records_in_total{{stage=\"enrich-m\",topic=\"{indicators_topic}\"}}"
+        )),
+        Some(er.indicator_records_read as f64),
+        "{m}"
+    );
+    assert_eq!(er.indicator_records_read, on_indicators as u64);
+    assert_eq!(
+        s(&format!(
+            "secflow_records_in_total{{stage=\"enrich-m\",topic=\"{canonical}\"}}"
+        )),
+        Some(9.0),
+        "{m}"
+    );
+    assert_eq!(
+        s(&format!(
+            "secflow_records_out_total{{stage=\"enrich-m\",topic=\"{enriched_topic}\"}}"
+        )),
+        Some(8.0),
+        "{m}"
+    );
+    assert_eq!(
+        s("secflow_enrich_matched_total{stage=\"enrich-m\"}"),
+        Some(5.0),
+        "{m}"
+    );
+    assert_eq!(
+        s("secflow_enrich_matches_total{stage=\"enrich-m\"}"),
+        Some(5.0),
+        "{m}"
+    );
+    assert_eq!(
+        s("secflow_records_failed_total{stage=\"enrich-m\",reason=\"not_framed\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        s("secflow_dlq_writes_total{stage=\"enrich-m\",reason=\"undecodable\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        s("secflow_batch_size_sum{stage=\"enrich-m\"}"),
+        Some(9.0),
+        "{m}"
+    );
+    // The lag of every assigned partition, reported when the stage stopped: all caught up.
+    let lag: Vec<f64> = m
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!(
+                "secflow_consumer_lag{{stage=\"enrich-m\",topic=\"{canonical}\""
+            ))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(!lag.is_empty(), "no lag series for enrich-m\n{m}");
+    assert_eq!(lag.iter().sum::<f64>(), 0.0, "{m}");
+    drop(medallion);
+    env.stack.stop().await;
+}
