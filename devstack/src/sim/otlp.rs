@@ -206,17 +206,18 @@ async fn export(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
             format!("Content-Encoding {encoding} not supported"),
         );
     }
-    let json =
-        match content_type.as_str() {
-            "application/x-protobuf" | "application/protobuf" => false,
-            "application/json" => true,
-            other => return reject(
+    let json = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => false,
+        "application/json" => true,
+        other => {
+            return reject(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
                     "Content-Type {other:?}: expected application/x-protobuf or application/json"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let decoded = if json {
         serde_json::from_slice::<Value>(&body)
             .map_err(|e| format!("invalid JSON: {e}"))
@@ -563,7 +564,7 @@ fn json_u64(v: Option<&Value>) -> u64 {
 }
 
 fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("id {s:?} is not hex"));
     }
     (0..s.len())
