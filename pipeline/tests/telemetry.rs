@@ -238,12 +238,13 @@ fn traceparents_on_topic(
 }
 
 /// With traces on, `secflow produce` starts one trace per event (its `secflow.produce` span is
-/// named by the record's `traceparent`), the transform stage's `secflow.transform` span is that
-/// span's child and is named by the output record's `traceparent`, and the sink's
-/// `secflow.sink.deliver` span is the transform span's child and is named by the `traceparent`
-/// of the webhook request: one trace, three linked spans, per event — as received by a real
-/// OTLP/HTTP endpoint (protobuf). The produce process reads the standard `OTEL_*` environment;
-/// the run process reads the topology's `telemetry` section.
+/// named by the record's `traceparent`), the enrich stage's `secflow.enrich` span is that span's
+/// child and is named by the enriched record's `traceparent`, the transform stage's
+/// `secflow.transform` span is the enrich span's child and is named by the output record's
+/// `traceparent`, and the sink's `secflow.sink.deliver` span is the transform span's child and
+/// is named by the `traceparent` of the webhook request: one trace, four linked spans, per event
+/// — as received by a real OTLP/HTTP endpoint (protobuf). The produce process reads the
+/// standard `OTEL_*` environment; the run process reads the topology's `telemetry` section.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
     use devstack::sim::OtlpReceiver;
@@ -262,8 +263,10 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
     let whsec = dir.path().join("whsec");
     std::fs::write(&whsec, SECRET).unwrap();
     let stages = format!(
-        "  - type: transform\n    name: xform\n    input: canonical\n    outputs: [ecs]\n    exactly_once: output_log\n\
+        "  - type: enrich\n    name: enrich\n    store: {{path: {}, block_cache_mb: 8, write_buffer_mb: 8}}\n\
+         \x20 - type: transform\n    name: xform\n    input: enriched\n    outputs: [ecs]\n    exactly_once: output_log\n\
          \x20 - type: sink\n    name: hook\n    input: ecs\n    batch: {{max_events: 1}}\n    sink:\n      kind: webhook\n      url: {}/hook\n      signing_secrets: [{{file: {}}}]\n",
+        dir.path().join("store").display(),
         hook.url(),
         whsec.display()
     );
@@ -331,6 +334,7 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
     assert_eq!(by_id.len(), spans.len(), "span ids are unique");
     for name in [
         "secflow.produce",
+        "secflow.enrich",
         "secflow.transform",
         "secflow.sink.deliver",
     ] {
@@ -343,9 +347,13 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
 
     // Canonical records: their traceparent names the produce span, a root.
     let canonical = t.topics.resolved(TopicRole::Canonical).name;
+    let enriched = t.topics.resolved(TopicRole::Enriched).name;
     let ecs = t.topics.resolved(TopicRole::Ecs).name;
-    let (t1, t2) = (t.clone(), t.clone());
+    let (t1, t2, t3) = (t.clone(), t.clone(), t.clone());
     let on_canonical = tokio::task::spawn_blocking(move || traceparents_on_topic(&t1, &canonical))
+        .await
+        .unwrap();
+    let on_enriched = tokio::task::spawn_blocking(move || traceparents_on_topic(&t3, &enriched))
         .await
         .unwrap();
     let on_ecs = tokio::task::spawn_blocking(move || traceparents_on_topic(&t2, &ecs))
@@ -367,7 +375,22 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
         produce_span_of_trace.insert(trace, span);
     }
     assert_eq!(produce_span_of_trace.len(), n, "one trace per event");
-    // Transform outputs: their traceparent names the transform span, the produce span's child.
+    // Enriched records: their traceparent names the enrich span, the produce span's child.
+    assert_eq!(on_enriched.len(), n);
+    let mut enrich_span_of_trace = BTreeMap::new();
+    for (_, tp) in &on_enriched {
+        let (trace, span) = trace_and_span(tp);
+        let s = by_id
+            .get(&(trace.clone(), span.clone()))
+            .unwrap_or_else(|| panic!("no span for enriched traceparent {tp}"));
+        assert_eq!(s.name, "secflow.enrich");
+        assert_eq!(s.parent_span_id.as_ref(), produce_span_of_trace.get(&trace));
+        assert_eq!(s.kind, 5, "consumer");
+        assert_eq!(s.attr("secflow.stage"), Some("enrich"));
+        assert_eq!(s.attr("secflow.enrichments.added"), Some("0"));
+        enrich_span_of_trace.insert(trace, span);
+    }
+    // Transform outputs: their traceparent names the transform span, the enrich span's child.
     let mut transform_span_of_event = BTreeMap::new();
     for (event_id, tp) in &on_ecs {
         let (trace, span) = trace_and_span(tp);
@@ -375,7 +398,7 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
             .get(&(trace.clone(), span.clone()))
             .unwrap_or_else(|| panic!("no span for ECS traceparent {tp}"));
         assert_eq!(s.name, "secflow.transform");
-        assert_eq!(s.parent_span_id.as_ref(), produce_span_of_trace.get(&trace));
+        assert_eq!(s.parent_span_id.as_ref(), enrich_span_of_trace.get(&trace));
         assert_eq!(s.kind, 5, "consumer");
         assert_eq!(s.service_name.as_deref(), Some("secflow-run"));
         assert_eq!(s.attr("secflow.stage"), Some("xform"));
@@ -403,14 +426,26 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
             .get(&(trace.clone(), s.parent_span_id.clone().expect("a parent")))
             .expect("the parent span was exported");
         assert_eq!(parent.name, "secflow.transform");
-        let grandparent = by_id
-            .get(&(
-                trace.clone(),
-                parent.parent_span_id.clone().expect("a parent"),
-            ))
-            .expect("the grandparent span was exported");
-        assert_eq!(grandparent.name, "secflow.produce");
-        assert!(s.start_unix_nano >= grandparent.start_unix_nano);
+        // Up the chain to the root: transform → enrich → produce.
+        let mut names = vec![s.name.clone(), parent.name.clone()];
+        let mut at = *parent;
+        while let Some(p) = &at.parent_span_id {
+            at = by_id
+                .get(&(trace.clone(), p.clone()))
+                .expect("every ancestor span was exported");
+            names.push(at.name.clone());
+        }
+        assert_eq!(
+            names,
+            [
+                "secflow.sink.deliver",
+                "secflow.transform",
+                "secflow.enrich",
+                "secflow.produce"
+            ],
+            "the path of one event"
+        );
+        assert!(s.start_unix_nano >= at.start_unix_nano);
         traces_at_sink.insert(trace);
     }
     let produced: BTreeSet<String> = produce_span_of_trace.keys().cloned().collect();
