@@ -646,7 +646,7 @@ impl opentelemetry_http::HttpClient for ExportClient {
 pub fn init_traces(settings: &TraceSettings) -> Result<Tracing, TraceInitError> {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 
     if traces_enabled() {
         return Err(TraceInitError::AlreadySet);
@@ -680,7 +680,11 @@ pub fn init_traces(settings: &TraceSettings) -> Result<Tracing, TraceInitError> 
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(batch_config(|k| std::env::var(k).ok()))
+                .build(),
+        )
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             settings.sample_ratio,
         ))))
@@ -722,6 +726,24 @@ fn parse_traceparent(tp: &str) -> Option<opentelemetry::trace::SpanContext> {
     let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?) & TraceFlags::SAMPLED;
     let sc = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
     sc.is_valid().then_some(sc)
+}
+
+/// Span batching: the SDK's defaults (a queue of 2,048 spans, flushed every 5 s) drop spans
+/// above about 400 a second, and secflow makes one span per record and stage, so its defaults
+/// are a queue of 16,384 spans flushed every second in requests of at most 2,048 spans (about
+/// 16 MB of queued spans at most). An `OTEL_BSP_*` variable that is set wins over these.
+fn batch_config(env: impl Fn(&str) -> Option<String>) -> opentelemetry_sdk::trace::BatchConfig {
+    let mut b = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if env("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+        b = b.with_max_queue_size(16_384);
+    }
+    if env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+        b = b.with_max_export_batch_size(2_048);
+    }
+    if env("OTEL_BSP_SCHEDULE_DELAY").is_none() {
+        b = b.with_scheduled_delay(std::time::Duration::from_secs(1));
+    }
+    b.build()
 }
 
 /// The parent context a `traceparent` names (an empty context when it is absent or invalid:
