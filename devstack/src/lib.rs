@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod launcher;
 pub mod registry;
+pub mod services;
 pub mod sim;
 pub mod taxii;
 pub mod testkit;

@@ -1,5 +1,6 @@
-//! `devstack`: starts and stops the local stack (broker + schema registry) for the demo, and
-//! serves the registry in the foreground for `up`.
+//! `devstack`: starts and stops the local stack for the demo (broker + schema registry with
+//! `up`, the sink simulators with `sims up`, medallion with `taxii up`), and serves the registry
+//! or one simulator in the foreground.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,11 +8,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use devstack::launcher::{self, Ports, StateDir};
 use devstack::registry::{serve, Compatibility, RegistryConfig};
+use devstack::services;
 
 #[derive(Parser)]
 #[command(
     name = "devstack",
-    about = "secflow's local stack: tansu broker + schema registry"
+    about = "secflow's local stack: tansu broker + schema registry, sink simulators, TAXII server"
 )]
 struct Cli {
     /// Where state, logs and the env file live.
@@ -39,8 +41,21 @@ enum Cmd {
     },
     /// Show what runs.
     Status,
-    /// Stop what `up` started.
+    /// Stop what `up`, `sims up` and `taxii up` started.
     Down,
+    /// Every sink simulator in the background on the ports the example topologies use
+    /// (`up`), or stop them (`down`); their addresses and dev secrets go to `sinks.env`.
+    Sims {
+        #[command(subcommand)]
+        action: SimsAction,
+    },
+    /// OASIS medallion (TAXII 2.1, from the project venv) in the background, serving a STIX
+    /// bundle in one collection (`up`), or stop it (`down`); its URL and credentials go to
+    /// `taxii.env`.
+    Taxii {
+        #[command(subcommand)]
+        action: TaxiiAction,
+    },
     /// Run a sink simulator in the foreground (faults via `POST /_sim/faults`, what arrived via
     /// `GET /_sim/received`).
     Sim {
@@ -66,6 +81,31 @@ enum Cmd {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum SimsAction {
+    /// Start the simulators that are not running (hec 8123, elastic 8124, webhook 8125,
+    /// datadog 8126, sumo-logic 8127, pagerduty 8128, opsgenie 8129, slack 8130, teams 8131,
+    /// syslog 5514).
+    Up,
+    /// Stop them.
+    Down,
+}
+
+#[derive(Subcommand)]
+enum TaxiiAction {
+    /// Start medallion unless it runs (a running one keeps what it serves).
+    Up {
+        /// A STIX 2.1 bundle (or a JSON array of objects) to serve, dated as added now.
+        #[arg(long)]
+        objects: PathBuf,
+        /// Port.
+        #[arg(long, default_value_t = devstack::services::TAXII_PORT)]
+        port: u16,
+    },
+    /// Stop it.
+    Down,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -119,11 +159,29 @@ async fn main() -> ExitCode {
         })
         .map_err(|e| e.to_string()),
         Cmd::Status => launcher::status(&dir)
-            .map(|lines| lines.iter().for_each(|l| println!("{l}")))
-            .map_err(|e| e.to_string()),
-        Cmd::Down => launcher::down(&dir)
-            .map(|lines| lines.iter().for_each(|l| println!("{l}")))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())
+            .and_then(|mut lines| {
+                lines.extend(services::services_status(&dir)?);
+                Ok(lines)
+            })
+            .map(|lines| lines.iter().for_each(|l| println!("{l}"))),
+        Cmd::Down => services::services_down(&dir, "")
+            .and_then(|mut lines| {
+                lines.extend(launcher::down(&dir).map_err(|e| e.to_string())?);
+                Ok(lines)
+            })
+            .map(|lines| lines.iter().for_each(|l| println!("{l}"))),
+        Cmd::Sims { action } => match action {
+            SimsAction::Up => services::sims_up(&dir),
+            SimsAction::Down => services::services_down(&dir, "sim-"),
+        }
+        .map(|lines| lines.iter().for_each(|l| println!("{l}"))),
+        Cmd::Taxii { action } => match action {
+            TaxiiAction::Up { objects, port } => services::read_objects(&objects)
+                .and_then(|objects| services::taxii_up(&dir, port, objects)),
+            TaxiiAction::Down => services::services_down(&dir, "taxii"),
+        }
+        .map(|lines| lines.iter().for_each(|l| println!("{l}"))),
         Cmd::Sim {
             kind: kind @ (SimChoice::Syslog | SimChoice::SyslogTls | SimChoice::SyslogUdp),
             listen,
