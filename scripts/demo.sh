@@ -36,13 +36,6 @@ bin="$CARGO_TARGET_DIR/release"
 devstack="$bin/devstack"
 secflow="$bin/secflow"
 
-# tansu's memory engine, unless told otherwise: on 2 cores its SQLite engine does not keep up
-# with this many stages and consumer groups (measured: an idle broker with the demo's topics used
-# ~60% of a core, and under the run heartbeats and metadata requests timed out, so the stages
-# lost their partitions). The demo's consumers always drain their partitions, so they never
-# resume inside a stored batch (the memory engine's known fetch problem, devstack/src/broker.rs).
-export SECFLOW_TANSU_STORAGE=${SECFLOW_TANSU_STORAGE:-memory}
-
 devdir="$root/.devstack"
 demo="$devdir/demo"
 mkdir -p "$demo"
