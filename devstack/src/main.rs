@@ -60,9 +60,10 @@ enum Cmd {
     /// `GET /_sim/received`).
     Sim {
         /// Which API: `hec`, `elastic`, `webhook`, `datadog`, `sumo-logic`, `slack` (channels
-        /// soc, acme, war-room), `teams` (the same channels), `pagerduty` (`--secret` is the
-        /// 32-character integration key) or `opsgenie` (heartbeat `secflow-dev`); or a syslog
-        /// receiver: `syslog` (TCP), `syslog-tls`, `syslog-udp` (prints each message as JSON).
+        /// soc, acme, war-room), `teams` (the same channels; both take one message per channel
+        /// per second), `pagerduty` (`--secret` is the 32-character integration key) or
+        /// `opsgenie` (heartbeat `secflow-dev`); or a syslog receiver: `syslog` (TCP),
+        /// `syslog-tls`, `syslog-udp` (prints each message as JSON).
         kind: SimChoice,
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -209,7 +210,11 @@ async fn main() -> ExitCode {
                     SlackSimConfig::new(secret.clone(), &CHAT_CHANNELS),
                     |c, ch| c.with_webhook(format!("{secret}-{ch}"), ch),
                 )),
-                SimChoice::Teams => SimKind::Teams(TeamsSimConfig::new(&CHAT_CHANNELS)),
+                // Like Slack, one message per channel per second: a faster one is refused (429).
+                SimChoice::Teams => SimKind::Teams(
+                    TeamsSimConfig::new(&CHAT_CHANNELS)
+                        .with_min_interval(std::time::Duration::from_secs(1)),
+                ),
                 // The secret is the integration key (32 characters).
                 SimChoice::Pagerduty => {
                     SimKind::PagerDuty(devstack::sim::PagerDutySimConfig::new(&[secret.as_str()]))
