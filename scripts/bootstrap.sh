@@ -28,11 +28,39 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. The tansu broker (Kafka protocol, memory engine). The default features lack the memory
-#    engine, hence dynostore+libsql.
+#    engine, hence dynostore+libsql. It is built from the crates.io sources with our patches in
+#    devstack/tansu/ applied (each says what it fixes); a stamp of the patches' hash tells whether
+#    the installed binary is current.
 tansu_version=0.6.0
-if ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$tansu_version"; then
-  say "cargo install tansu $tansu_version (one-time, several minutes)"
-  cargo install tansu --version "$tansu_version" --locked --features dynostore,libsql --root "$tools" >&2
+patches=("$root"/devstack/tansu/*.patch)
+tansu_stamp="$tools/bin/.tansu-$tansu_version-patches.sha256"
+want_tansu=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
+if ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$tansu_version" \
+  || [ "$(cat "$tansu_stamp" 2>/dev/null)" != "$want_tansu" ]; then
+  say "building tansu $tansu_version with ${#patches[@]} patch(es) (one-time, several minutes)"
+  build="$cache/tansu-build"
+  # One build at a time (a demo and a test run may bootstrap together).
+  exec 9>"$cache/.tansu-build.lock"
+  flock 9
+  rm -rf "$build" && mkdir -p "$build/fetch/src"
+  # Let cargo fetch the exact published sources (same registry and mirrors as any build).
+  printf '[package]\nname = "tansu-sources"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\ntansu = { version = "=%s", features = ["dynostore", "libsql"] }\n' \
+    "$tansu_version" > "$build/fetch/Cargo.toml"
+  : > "$build/fetch/src/lib.rs"
+  cargo fetch -q --manifest-path "$build/fetch/Cargo.toml" >&2
+  registry_src=$(dirname "$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"tansu-$tansu_version" | head -1)")
+  cp -r "$registry_src/tansu-$tansu_version" "$registry_src/tansu-storage-$tansu_version" "$build/"
+  for p in "${patches[@]}"; do
+    (cd "$build/tansu-storage-$tansu_version" && git apply -p1 "$p")
+  done
+  printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\n' "$tansu_version" \
+    >> "$build/tansu-$tansu_version/Cargo.toml"
+  # The published Cargo.lock pins every other dependency: let cargo record the patched
+  # tansu-storage in it (nothing else moves), then install with exactly that lock.
+  (cd "$build/tansu-$tansu_version" && cargo metadata -q --format-version 1 >/dev/null)
+  CARGO_TARGET_DIR="$cache/tansu-target" cargo install --locked --path "$build/tansu-$tansu_version" \
+    --features dynostore,libsql --root "$tools" --force >&2
+  echo "$want_tansu" > "$tansu_stamp"
 fi
 
 # 3. Python venv: OASIS medallion (TAXII 2.1 server) and Confluent's client (registry tests).

@@ -464,12 +464,11 @@ impl Drop for Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "fails on tansu 0.6.0: with restarts after the session timeout the replacement gets its partitions, but one run lost 35 of 8,000 events (the final run read 98 records after 7,867 were delivered) and another killed too late; the loss is not yet diagnosed (offset commits vs the broker), see issue 4"]
 async fn sink_killed_twice_under_load_loses_nothing() {
     let (hec, _secrets, env) =
         hec_env("    batch: {max_events: 100}\n", "poll_interval_ms: 50").await;
     hec.set_faults(Faults {
-        latency_ms: 30,
+        latency_ms: 80,
         ..Faults::default()
     });
     let ids: BTreeSet<String> =
@@ -477,17 +476,16 @@ async fn sink_killed_twice_under_load_loses_nothing() {
             .await
             .into_iter()
             .collect();
-    let start = |idle: Option<&str>| {
+    let start = |idle: Option<&str>, run: u64| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"));
         cmd.args(["run", "--topology"])
             .arg(&env.topology_file)
             .args(["--stage", "splunk"])
-            .env("SECFLOW_LOG", "info")
+            .env("SECFLOW_LOG", "info,pipeline::delivery=debug")
             .stdout(std::process::Stdio::piped())
             .stderr(
                 std::fs::File::create(
-                    std::env::temp_dir()
-                        .join(format!("secflow-kill-test-run-{}.log", idle.unwrap_or("x"))),
+                    std::env::temp_dir().join(format!("secflow-kill-test-run-{run}.log")),
                 )
                 .map(std::process::Stdio::from)
                 .unwrap_or_else(|_| std::process::Stdio::null()),
@@ -498,8 +496,15 @@ async fn sink_killed_twice_under_load_loses_nothing() {
         Child(Some(cmd.spawn().unwrap()))
     };
     for round in 0..2u64 {
-        let mut c = start(None);
-        tokio::time::sleep(Duration::from_millis(2500 + 500 * round)).await;
+        let mut c = start(None, round);
+        // Kill mid-run by progress, not by a clock: the machine's speed varies.
+        let target = 2_000 + 2_500 * round as usize;
+        let waiting = std::time::Instant::now();
+        while hec.received_event_ids().len() < target
+            && waiting.elapsed() < Duration::from_secs(180)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let p = c.0.as_mut().unwrap();
         assert!(p.try_wait().unwrap().is_none(), "sink exited early");
         p.kill().unwrap(); // SIGKILL
@@ -513,19 +518,34 @@ async fn sink_killed_twice_under_load_loses_nothing() {
             hec.received_event_ids().len()
         );
     }
+    let before_last = hec.received_event_ids().len();
     assert!(
-        hec.received_event_ids().len() < ids.len(),
-        "kills must land mid-run"
+        (4_500..ids.len()).contains(&before_last),
+        "both kills must land mid-run ({before_last} received before the last run)"
     );
     // Longer than the session timeout, so the killed member's partitions come back first.
-    let mut last = start(Some("25"));
+    let mut last = start(Some("25"), 2);
     let out = last.0.take().unwrap().wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(hec.received_event_ids(), ids, "0 lost");
+    let received = hec.received_event_ids();
+    if received != ids {
+        let index = common::index_by_event_id(&env.topology, "security-events.ecs.v1");
+        let mut lost: Vec<(i32, i64)> = ids
+            .difference(&received)
+            .map(|id| index.get(id).copied().unwrap_or((-1, -1)))
+            .collect();
+        lost.sort_unstable();
+        println!(
+            "{} of {} in the topic; lost (partition, offset): {lost:?}",
+            index.len(),
+            ids.len()
+        );
+    }
+    assert_eq!(received, ids, "0 lost");
     let dupes: u64 = hec.duplicate_event_ids().values().sum();
     println!("kill -9 twice: 0 lost, {dupes} duplicates (at-least-once)");
     assert_eq!(

@@ -29,7 +29,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::circuit::{CircuitBreaker, CircuitConfig, CircuitState, Permit};
 use super::offsets::OffsetTracker;
@@ -133,6 +133,7 @@ impl ConsumerContext for SinkContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             info!(partitions = tpl.count(), "partitions assigned");
+            debug!(assignment = ?tpl, "assignment");
         }
     }
 
@@ -166,6 +167,7 @@ impl ConsumerContext for SinkContext {
             }
         }
         if commit.count() > 0 {
+            debug!(offsets = ?commit, "commit on revocation");
             if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
                 warn!(error = %e, "commit on revocation failed; the new owner re-reads from the last commit");
             }
@@ -547,6 +549,7 @@ fn commit(consumer: &StreamConsumer<SinkContext>, tracker: &Mutex<OffsetTracker>
     if consumer.commit(&tpl, CommitMode::Async).is_ok() {
         let mut tr = lock(tracker);
         for (t, p, o) in pending {
+            debug!(topic = %t, partition = p, offset = o, "commit");
             tr.mark_committed(&t, p, o);
         }
     }

@@ -58,7 +58,15 @@ impl OffsetTracker {
     pub fn started(&mut self, topic: &str, partition: i32, offset: i64) {
         self.partitions
             .entry((topic.to_string(), partition))
-            .or_default()
+            .or_insert_with(|| {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "first record of the partition since its assignment"
+                );
+                PartitionTracker::default()
+            })
             .started(offset);
     }
 

@@ -165,3 +165,89 @@ pub fn group_lag(t: &Topology, group: &str, topic: &str) -> i64 {
     }
     lag
 }
+
+/// Every record of `topic` by its `secflow.event_id` header: (partition, offset), read from the
+/// beginning of each partition until it stays quiet. For diagnosing what a run lost.
+pub fn index_by_event_id(
+    t: &Topology,
+    topic: &str,
+) -> std::collections::HashMap<String, (i32, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use std::time::{Duration, Instant};
+    let mut c = pipeline::kafka::base_config(&t.kafka, "diag").unwrap();
+    c.set("group.id", format!("diag-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = c.create().unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = std::collections::HashMap::new();
+    let mut quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(3) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            quiet = Instant::now();
+            if let Some(id) = m
+                .headers()
+                .and_then(|h| h.iter().find(|x| x.key == "secflow.event_id"))
+                .and_then(|x| x.value)
+            {
+                out.insert(
+                    String::from_utf8_lossy(id).into_owned(),
+                    (m.partition(), m.offset()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Offsets `group` has committed on `topic`, summed over its partitions (0 where none).
+pub fn group_committed(t: &Topology, group: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut c = pipeline::kafka::base_config(&t.kafka, "progress").unwrap();
+    c.set("group.id", group);
+    let consumer: BaseConsumer = c.create().unwrap();
+    let Ok(md) = consumer.fetch_metadata(Some(topic), std::time::Duration::from_secs(10)) else {
+        return 0;
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    consumer
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .map(|c| {
+            c.elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits (up to three minutes) until `group` has committed at least `at_least` offsets on
+/// `topic`: tests kill a stage by progress, not by a clock, since the machine's speed varies.
+pub async fn wait_for_progress(t: &Topology, group: &str, topic: &str, at_least: i64) -> i64 {
+    let started = std::time::Instant::now();
+    loop {
+        let (t2, g, tp) = (t.clone(), group.to_string(), topic.to_string());
+        let done = tokio::task::spawn_blocking(move || group_committed(&t2, &g, &tp))
+            .await
+            .unwrap();
+        if done >= at_least || started.elapsed() > std::time::Duration::from_secs(180) {
+            return done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
