@@ -6,7 +6,9 @@
 //! tenant's incidents) go in through `secflow produce`; then:
 //!
 //! - every event-stream sink (HEC, Elasticsearch, webhook, Datadog, Sumo Logic, syslog) received
-//!   every event id, none twice;
+//!   every event id; none twice, unless the sink sent a request again that had arrived but whose
+//!   answer it did not get (at least once: a loaded machine can time a request out), and then no
+//!   more copies than the re-sent requests carried;
 //! - PagerDuty and OpsGenie: exactly the expected incidents/alerts, each opened once (no
 //!   duplicate trigger or create reached the vendor), the resolved tenant's closed once, and the
 //!   alerts add up (records in triggers + suppressed repeats = alert-worthy events);
@@ -543,10 +545,10 @@ async fn all_ten_sinks_in_one_process_deliver_10000_events() {
         }
     }
 
-    // ---- event streams: every id, none twice ----
+    // ---- event streams: every id; a second copy only from a request the sink sent again ----
     println!(
-        "\n{:<12} {:>9} {:>9} {:>10} {:>9}",
-        "sink", "delivered", "ids", "duplicates", "requests"
+        "\n{:<12} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "sink", "delivered", "ids", "duplicates", "requests", "no answer", "retried"
     );
     let streams: [(&str, BTreeSet<String>, usize, u64); 6] = [
         (
@@ -595,11 +597,21 @@ async fn all_ten_sinks_in_one_process_deliver_10000_events() {
             &metrics,
             &format!("secflow_records_out_total{{stage=\"{name}\",topic=\"{name}\"}}"),
         );
+        // Requests that got no answer (timeout, connection lost) and records retried in
+        // process: at least once means such a request may have arrived and is sent again.
+        let transport = series(
+            &metrics,
+            &format!("secflow_sink_requests_total{{sink=\"{name}\",status=\"transport\"}}"),
+        );
+        let retried = series(
+            &metrics,
+            &format!("secflow_sink_retries_total{{sink=\"{name}\",tier=\"in_process\"}}"),
+        ) as usize;
         println!(
-            "{name:<12} {delivered:>9} {:>9} {dupes:>10} {requests:>9}{}",
+            "{name:<12} {delivered:>9} {:>9} {dupes:>10} {requests:>9} {transport:>9} {retried:>9}{}",
             got.len(),
             if *name == "siem-syslog" {
-                " (connections)"
+                " (requests: connections)"
             } else {
                 ""
             }
@@ -609,8 +621,17 @@ async fn all_ten_sinks_in_one_process_deliver_10000_events() {
             let extra = got.difference(&ids).count();
             failures.push(format!("{name}: {missing} ids missing, {extra} unexpected"));
         }
-        if *dupes > 0 {
-            failures.push(format!("{name}: {dupes} ids received more than once"));
+        // A duplicate needs a record sent again after its request went unanswered: at most a
+        // batch per unanswered request (sent again whole while the sink counts as down), plus
+        // the records retried on their own.
+        let max_events = match t.stage(name) {
+            Some(StageConfig::Sink(s)) => s.batch.max_events,
+            _ => 0,
+        };
+        if *dupes > transport as usize * max_events + retried {
+            failures.push(format!(
+                "{name}: {dupes} ids received more than once, but only {transport} requests went unanswered and {retried} records were retried"
+            ));
         }
     }
     if !sims.syslog.problems().is_empty() {
