@@ -284,8 +284,24 @@ fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json:
 }
 
 impl DlqFilter {
-    /// Whether `r` passes.
+    /// Whether `r` passes, reading its value as JSON (see [`DlqFilter::accepts_with`] for
+    /// values that need decoding first).
     pub fn accepts(&self, r: &DlqRecord) -> bool {
+        let body: Option<serde_json::Value> = r
+            .value
+            .as_deref()
+            .and_then(|v| serde_json::from_slice(v).ok());
+        self.accepts_with(r, body.as_ref())
+    }
+
+    /// Whether some `--match` looks into the record's value (so it must be decoded).
+    pub fn needs_body(&self) -> bool {
+        self.matches.iter().any(|(f, _)| !f.starts_with("header:"))
+    }
+
+    /// Whether `r` passes, with `body` its value as JSON (decoded from canonical Avro where it
+    /// was Avro), for the `FIELD=VALUE` matches.
+    pub fn accepts_with(&self, r: &DlqRecord, body: Option<&serde_json::Value>) -> bool {
         let t = r.header_i64(header::LAST_FAILURE_MS).unwrap_or(0);
         if self.since_ms.is_some_and(|s| t < s) || self.until_ms.is_some_and(|u| t >= u) {
             return false;
@@ -300,15 +316,11 @@ impl DlqFilter {
                 return false;
             }
         }
-        let body: Option<serde_json::Value> = r
-            .value
-            .as_deref()
-            .and_then(|v| serde_json::from_slice(v).ok());
         self.matches.iter().all(|(field, want)| {
             if let Some(h) = field.strip_prefix("header:") {
                 return r.header(h) == Some(want.as_str());
             }
-            match body.as_ref().and_then(|b| json_path(b, field)) {
+            match body.and_then(|b| json_path(b, field)) {
                 Some(serde_json::Value::String(s)) => s == want,
                 Some(other) => {
                     serde_json::from_str::<serde_json::Value>(want).is_ok_and(|w| w == *other)
@@ -328,6 +340,24 @@ impl DlqFilter {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
         format!("{h:016x}")
+    }
+}
+
+/// A record's value as JSON for `--match`: JSON as it is, Confluent-framed canonical Avro decoded
+/// through the registry (the form `inspect` shows), anything else none.
+async fn value_json(
+    codec: Option<&CanonicalCodec>,
+    value: Option<&[u8]>,
+) -> Option<serde_json::Value> {
+    let v = value?;
+    if let Ok(json) = serde_json::from_slice(v) {
+        return Some(json);
+    }
+    match codec {
+        Some(c) if v.first() == Some(&0) && v.len() > 5 => {
+            c.decode(Some(v)).await.ok().map(|e| e.to_json())
+        }
+        _ => None,
     }
 }
 
@@ -447,12 +477,22 @@ pub async fn replay(
     let total = records.len() as u64;
     let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
     let started_at = Instant::now();
+    let codec = if opts.filter.needs_body() {
+        CanonicalCodec::new(&t.schema_registry).ok()
+    } else {
+        None
+    };
     for r in &records {
         if opts.limit.is_some_and(|l| report.matched >= l) {
             break;
         }
         report.scanned += 1;
-        if opts.filter.accepts(r) {
+        let body = if opts.filter.needs_body() {
+            value_json(codec.as_ref(), r.value.as_deref()).await
+        } else {
+            None
+        };
+        if opts.filter.accepts_with(r, body.as_ref()) {
             report.matched += 1;
             report.offsets.push((r.partition, r.offset));
             if !opts.dry_run {
