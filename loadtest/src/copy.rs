@@ -53,6 +53,9 @@ pub struct CopyResult {
     pub bytes: u64,
     /// Completion (ack) rate.
     pub rate: Rate,
+    /// Records over the time from the first record consumed to the last ack.
+    #[serde(default)]
+    pub wall_per_s: f64,
     /// CPU seconds (user + system) of the copy process.
     #[serde(default)]
     pub cpu_s: f64,
@@ -102,6 +105,7 @@ pub async fn run(args: CopyArgs) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut consumed = 0u64;
     let mut bytes = 0u64;
+    let mut first_consumed_ms = None;
     while consumed < args.expect {
         if Instant::now() > deadline {
             bail!(
@@ -118,6 +122,7 @@ pub async fn run(args: CopyArgs) -> Result<()> {
             Ok(Ok(m)) => m,
         };
         consumed += 1;
+        first_consumed_ms.get_or_insert_with(now_ms);
         bytes += m.payload_len() as u64;
         let headers = m.headers().map(|h| h.detach());
         loop {
@@ -149,7 +154,11 @@ pub async fn run(args: CopyArgs) -> Result<()> {
         .context("waiting for the last acks")??;
     // The stored offsets are committed on close.
     let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
+    let last_ack = times.iter().copied().max().unwrap_or(0);
+    let wall_ms = (last_ack - first_consumed_ms.unwrap_or(last_ack)).max(1);
+    let wall_per_s = times.len() as f64 * 1000.0 / wall_ms as f64;
     let result = CopyResult {
+        wall_per_s,
         consumed,
         acked: times.len() as u64,
         failed,

@@ -296,11 +296,6 @@ impl Generator {
         })
     }
 
-    /// Events made so far.
-    pub fn count(&self) -> u64 {
-        self.seq
-    }
-
     /// The next event, with `now_ms` as its event and observed time, validated and encoded.
     pub fn next_event(&mut self, now_ms: i64) -> Result<Generated, GenError> {
         let (event, _, _) = self.next_canonical(now_ms);
@@ -369,7 +364,7 @@ impl Generator {
             Slot::FileSha256 | Slot::ProcessSha256 | Slot::AttachmentSha256 => 2,
         };
         // Indicators of each kind are k ≡ kind (mod 3), k < self.indicators.
-        let per_kind = (self.indicators.saturating_sub(kind) + 2) / 3;
+        let per_kind = self.indicators.saturating_sub(kind).div_ceil(3);
         let k = kind + 3 * self.rng.below(per_kind.max(1) as u64) as usize;
         let (_, value) = ioc(k);
         match slot {

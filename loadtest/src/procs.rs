@@ -173,6 +173,9 @@ pub fn loadavg() -> [f64; 3] {
     ]
 }
 
+/// `(seconds since start, MiB)` samples per process name.
+pub type RssSeries = BTreeMap<String, Vec<(f64, f64)>>;
+
 /// RSS samples of named processes: `(seconds since start, MiB)` per name, plus marks.
 #[derive(Debug, Default)]
 pub struct Samples {
@@ -243,7 +246,7 @@ impl Sampler {
     }
 
     /// A copy of what was sampled.
-    pub fn snapshot(&self) -> (BTreeMap<String, Vec<(f64, f64)>>, Vec<(String, f64)>) {
+    pub fn snapshot(&self) -> (RssSeries, Vec<(String, f64)>) {
         let s = lock(&self.samples);
         (s.rss.clone(), s.marks.clone())
     }

@@ -41,6 +41,9 @@ pub struct ScenarioReport {
     pub delivery: Option<Delivery>,
     /// End-to-end latency, event time → simulator receipt, after the warm-up.
     pub latency: Option<Latency>,
+    /// Latency by 5 s of event time (measured period only), to see drift or stalls.
+    #[serde(default)]
+    pub latency_timeline: Vec<TimelineBucket>,
     /// Sink receipt rate (pipeline) or copy ack rate (baseline).
     pub pipeline_rate: Option<Rate>,
     /// The raw copy baseline.
@@ -123,6 +126,15 @@ pub struct Generation {
     pub elapsed_s: f64,
     /// Events per second achieved.
     pub achieved_per_s: f64,
+}
+
+/// Latency of the events of one 5-second slice of event time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TimelineBucket {
+    /// Seconds from the start of the measured period.
+    pub from_s: u64,
+    /// Latency of its events.
+    pub latency: Latency,
 }
 
 /// What reached the simulator.
@@ -279,8 +291,8 @@ impl Report {
             if let Some(b) = &r.baseline {
                 let _ = writeln!(
                     s,
-                    "| raw copy baseline | {:.0}/s sustained ({} records, {:.0}/s overall) |",
-                    b.rate.sustained_per_s, b.acked, b.rate.overall_per_s
+                    "| raw copy baseline | {:.0}/s sustained (10–90 % of acks), {:.0}/s from the first record read to the last ack ({} records, {:.1} CPU s) |",
+                    b.rate.sustained_per_s, b.wall_per_s, b.acked, b.cpu_s
                 );
             }
             if let Some(p) = &r.pipeline_rate {
@@ -298,6 +310,18 @@ impl Report {
                     s,
                     "| latency (ms) | p50 {} · p95 {} · p99 {} · max {} · mean {:.1} ({} events) |",
                     l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.mean_ms, l.count
+                );
+            }
+            if !r.latency_timeline.is_empty() {
+                let slices: Vec<String> = r
+                    .latency_timeline
+                    .iter()
+                    .map(|b| format!("{}", b.latency.p99_ms))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "| p99 per 5 s of event time (ms) | {} |",
+                    slices.join(" · ")
                 );
             }
             if let Some(d) = &r.delivery {

@@ -17,7 +17,7 @@ use crate::procs::{self, Child, Sampler};
 use crate::receipts::Receipts;
 use crate::report::{
     Delivery, EnrichCheck, Generation, Goal, Machine, Outage, ProcessFigures, ScenarioReport,
-    Settings,
+    Settings, TimelineBucket,
 };
 use crate::stack::Stack;
 use crate::stats::{Latency, Rate, RssSummary};
@@ -239,6 +239,13 @@ fn matched_events(stdout: &str) -> Option<u64> {
     before.rsplit(' ').next()?.parse().ok()
 }
 
+/// `N` of `stage …: N records, …` in a stage's exit summary.
+fn enrich_records(stdout: &str) -> Option<u64> {
+    let line = stdout.lines().find(|l| l.starts_with("stage "))?;
+    let (_, rest) = line.split_once(": ")?;
+    rest.split(' ').next()?.parse().ok()
+}
+
 /// Everything one scenario run holds.
 struct Ctx {
     args: RunArgs,
@@ -441,7 +448,8 @@ impl Ctx {
     }
 
     fn check_stages_alive(&mut self) -> Result<()> {
-        for c in self.children.iter_mut() {
+        // The copy ends by itself; everything else must keep running.
+        for c in self.children.iter_mut().filter(|c| c.name != "copy") {
             if let Some(status) = c.exited() {
                 bail!(
                     "{} (pid {}) exited ({status}):\n{}",
@@ -454,26 +462,53 @@ impl Ctx {
         Ok(())
     }
 
-    /// Waits until every stage answers `/readyz` with 200.
-    async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+    /// Starts the stages and trickles events (20/s) until every stage answers `/readyz` and
+    /// the first event reached the simulator: groups joined, the indicator table caught up,
+    /// the path warm. (The enrich and transform stages update readiness only when a record
+    /// comes, so they cannot be waited for idle.) The primer events belong to the run; they
+    /// come before any measured period.
+    async fn start_and_prime(
+        &mut self,
+        g: &mut Generator,
+        event_times: &mut Vec<i64>,
+        limit: Duration,
+    ) -> Result<GenOutcome> {
+        self.start_stages()?;
         let start = Instant::now();
+        let mut total = GenOutcome::default();
         loop {
             self.check_stages_alive()?;
-            let mut all = true;
-            for c in self.stages() {
-                let url = format!("{}/readyz", c.metrics.as_deref().unwrap_or_default());
-                let ok =
-                    matches!(self.http.get(&url).send().await, Ok(r) if r.status().is_success());
-                all &= ok;
-            }
-            if all {
-                return Ok(());
+            let o = generate(
+                self,
+                g,
+                20,
+                Some(Duration::from_millis(500)),
+                None,
+                event_times,
+            )
+            .await?;
+            total.add(&o);
+            self.receipts.poll()?;
+            if self.receipts.unique > 0 && self.all_ready().await {
+                return Ok(total);
             }
             if start.elapsed() > limit {
-                bail!("the stages were not ready after {limit:?}");
+                bail!(
+                    "the stages were not ready (or nothing reached the simulator) after {limit:?}"
+                );
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    async fn all_ready(&self) -> bool {
+        for c in self.stages() {
+            let url = format!("{}/readyz", c.metrics.as_deref().unwrap_or_default());
+            let ok = matches!(self.http.get(&url).send().await, Ok(r) if r.status().is_success());
+            if !ok {
+                return false;
+            }
+        }
+        true
     }
 
     async fn scrape(&self) -> BTreeMap<String, BTreeMap<String, f64>> {
@@ -608,6 +643,15 @@ struct GenOutcome {
     bytes: u64,
 }
 
+impl GenOutcome {
+    fn add(&mut self, o: &GenOutcome) {
+        self.acked += o.acked;
+        self.failed += o.failed;
+        self.elapsed_s += o.elapsed_s;
+        self.bytes += o.bytes;
+    }
+}
+
 /// Produces events at `rate` per second (0: as fast as possible) for `duration` or until
 /// `count` events, each with the time of its production as event time, into the canonical
 /// topic; `event_times[seq]` is each event's time.
@@ -687,11 +731,13 @@ async fn generate(
     })
 }
 
-fn generation(g: &Generator, o: &GenOutcome) -> Generation {
-    let made = g.count().max(1);
+/// Figures of the generation: rate and size from the measured phase `o`, counts from `total`
+/// (primer events included).
+fn generation(g: &Generator, o: &GenOutcome, total: &GenOutcome) -> Generation {
+    let made = (o.acked + o.failed).max(1);
     Generation {
-        acked: o.acked,
-        failed: o.failed,
+        acked: total.acked,
+        failed: total.failed,
         planted: g.planted,
         by_category: g
             .by_label
@@ -700,7 +746,7 @@ fn generation(g: &Generator, o: &GenOutcome) -> Generation {
             .collect(),
         mean_record_bytes: o.bytes as f64 / made as f64,
         elapsed_s: o.elapsed_s,
-        achieved_per_s: g.count() as f64 / o.elapsed_s.max(1e-9),
+        achieved_per_s: (o.acked + o.failed) as f64 / o.elapsed_s.max(1e-9),
     }
 }
 
@@ -809,9 +855,13 @@ async fn run_one(args: &RunArgs, scenario: Scenario) -> Result<ScenarioReport> {
                 .and_then(|m| m.iter().find(|(k, _)| k.starts_with("secflow_indicators{")))
                 .map(|(_, v)| *v);
             if e.matched_events != Some(e.planted) {
+                let read = enrich_records(&en.stdout());
                 ctx.notes.push(format!(
-                    "enrich matched {:?} events but {} carried an indicator value",
-                    e.matched_events, e.planted
+                    "the enrich stage reported {} events with matches for {} generated with an indicator value; it read {} records for {} generated events (records read again after a rebalance count twice)",
+                    e.matched_events.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
+                    e.planted,
+                    read.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
+                    report.generation.acked
                 ));
             }
         }
@@ -876,7 +926,7 @@ async fn throughput(
     report.settings.events = n;
     println!("   producing a backlog of {n} events");
     let o = generate(ctx, g, 0, None, Some(n), event_times).await?;
-    report.generation = generation(g, &o);
+    report.generation = generation(g, &o, &o);
     if o.failed > 0 {
         bail!("{} of {n} events could not be produced", o.failed);
     }
@@ -966,8 +1016,11 @@ async fn throughput(
             .into(),
         goal: "≥ 0.6".into(),
         measured: format!(
-            "{ratio:.2} ({:.0}/s vs {:.0}/s)",
-            rate.sustained_per_s, baseline.rate.sustained_per_s
+            "{ratio:.3} ({:.0}/s vs {:.0}/s; {:.3} against the copy's first-read-to-last-ack rate of {:.0}/s)",
+            rate.sustained_per_s,
+            baseline.rate.sustained_per_s,
+            rate.sustained_per_s / baseline.wall_per_s.max(1e-9),
+            baseline.wall_per_s
         ),
         met: ratio >= 0.6,
     });
@@ -993,8 +1046,9 @@ async fn pipeline_latency(
     report.settings.rate = rate;
     report.settings.duration_s = duration;
     report.settings.warmup_s = warmup;
-    ctx.start_stages()?;
-    ctx.wait_ready(Duration::from_secs(120)).await?;
+    let mut total = ctx
+        .start_and_prime(g, event_times, Duration::from_secs(180))
+        .await?;
     println!("   {rate} events/s for {warmup} s warm-up + {duration} s");
     ctx.sampler.mark("generation start");
     let measured_from = now_ms() + warmup as i64 * 1000;
@@ -1009,19 +1063,32 @@ async fn pipeline_latency(
     .await?;
     ctx.sampler.mark("generation end");
     let end = now_ms();
-    report.generation = generation(g, &o);
+    total.add(&o);
+    report.generation = generation(g, &o, &total);
     let all = ctx
-        .wait_receipts(o.acked, Duration::from_secs(ctx.args.drain_timeout))
+        .wait_receipts(total.acked, Duration::from_secs(ctx.args.drain_timeout))
         .await?;
-    finish_delivery(ctx, report, o.acked, end, all);
-    let latencies: Vec<i64> = event_times
+    finish_delivery(ctx, report, total.acked, end, all);
+    let pairs: Vec<(i64, i64)> = event_times
         .iter()
         .enumerate()
         .filter(|(_, t)| **t >= measured_from)
-        .filter_map(|(seq, t)| ctx.receipts.first(seq as u64).map(|r| r - t))
+        .filter_map(|(seq, t)| ctx.receipts.first(seq as u64).map(|r| (*t, r - t)))
         .collect();
-    let l = Latency::of(latencies);
-    let measured_rate = g.count() as f64 / o.elapsed_s.max(1e-9);
+    let mut buckets: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for (t, l) in &pairs {
+        let slice = ((t - measured_from) / 5_000).max(0) as u64;
+        buckets.entry(slice * 5).or_default().push(*l);
+    }
+    report.latency_timeline = buckets
+        .into_iter()
+        .map(|(from_s, v)| TimelineBucket {
+            from_s,
+            latency: Latency::of(v),
+        })
+        .collect();
+    let l = Latency::of(pairs.into_iter().map(|(_, l)| l).collect());
+    let measured_rate = (o.acked + o.failed) as f64 / o.elapsed_s.max(1e-9);
     report.goals.push(Goal {
         name: format!("p99 end-to-end latency at {rate} events/s"),
         goal: "< 150 ms".into(),
@@ -1076,10 +1143,13 @@ async fn outage(
     let duration = ctx.args.duration;
     report.settings.rate = rate;
     report.settings.duration_s = duration;
-    ctx.start_stages()?;
-    ctx.wait_ready(Duration::from_secs(120)).await?;
+    let mut total = ctx
+        .start_and_prime(g, event_times, Duration::from_secs(180))
+        .await?;
     ctx.set_faults(serde_json::json!({"statuses": [{"status": 503}]}))
         .await?;
+    ctx.receipts.poll()?;
+    let received_before = ctx.receipts.unique;
     let from = ctx.sampler.now_s();
     ctx.sampler.mark("outage start");
     println!("   sink simulator answers 503; {rate} events/s for {duration} s");
@@ -1092,8 +1162,9 @@ async fn outage(
         event_times,
     )
     .await?;
+    total.add(&o);
     ctx.receipts.poll()?;
-    let received_during = ctx.receipts.unique;
+    let received_during = ctx.receipts.unique.saturating_sub(received_before);
     ctx.sampler.sample_now();
     let to = ctx.sampler.now_s();
     let faulted = ctx
@@ -1105,11 +1176,11 @@ async fn outage(
     ctx.sampler.mark("heal");
     let heal_ms = now_ms();
     println!("   healed; waiting for every event");
-    report.generation = generation(g, &o);
+    report.generation = generation(g, &o, &total);
     let all = ctx
-        .wait_receipts(o.acked, Duration::from_secs(ctx.args.drain_timeout))
+        .wait_receipts(total.acked, Duration::from_secs(ctx.args.drain_timeout))
         .await?;
-    finish_delivery(ctx, report, o.acked, heal_ms, all);
+    finish_delivery(ctx, report, total.acked, heal_ms, all);
     let (rss, _) = ctx.sampler.snapshot();
     let mid = from + (to - from) / 2.0;
     let mut during = BTreeMap::new();
@@ -1140,8 +1211,8 @@ async fn outage(
         goal: "0 missing".into(),
         measured: format!(
             "{} missing of {}",
-            o.acked.saturating_sub(ctx.receipts.unique),
-            o.acked
+            total.acked.saturating_sub(ctx.receipts.unique),
+            total.acked
         ),
         met: all,
     });
@@ -1229,5 +1300,9 @@ mod tests {
         assert_eq!(m.get("a{x=\"1\"}"), Some(&5.0));
         assert_eq!(m.get("b_count"), Some(&2.0));
         assert_eq!(m.len(), 2);
+        assert_eq!(
+            enrich_records("stage enrich_x: 12 records, 10 written, 3 with matches\n"),
+            Some(12)
+        );
     }
 }

@@ -41,11 +41,19 @@ impl Stack {
         )
         .await
         .context("starting the schema registry")?;
+        // tansu prints its storage engine at start (`storage: sqlite://tansu.db …`).
+        let storage = std::fs::read_to_string(dir.join("tansu.log"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("storage:").map(|s| s.trim().to_string()))
+            })
+            .unwrap_or_else(|| "storage engine not reported".into());
         Ok(Stack {
             bootstrap: broker.bootstrap(),
             registry_url: registry.url(),
             broker_pid: Some(broker.pid()),
-            origin: "private (tansu memory engine + dev registry, started for this run)".into(),
+            origin: format!("private: tansu ({storage}) + dev registry, started for this run"),
             broker: Some(broker),
             registry: Some(registry),
         })
