@@ -28,20 +28,12 @@ use serde_yaml_ng::Value;
 /// Environment variables the secflow code reads today. Each must appear (as a string literal)
 /// in `pipeline/src/**/*.rs`; the test fails when one disappears, so this list cannot go stale.
 const READ_BY_CODE: &[&str] = &[
-    "SECFLOW_LOG",         // tracing filter (main.rs)
-    "SECFLOW_LOG_FORMAT",  // json | pretty (main.rs, clap `env`)
+    "SECFLOW_LOG",                 // tracing filter (main.rs)
+    "SECFLOW_LOG_FORMAT",          // json | pretty (main.rs, clap `env`)
     "SECFLOW_INSTANCE_ID", // static group membership, transactional id (kafka.rs, transform.rs)
-];
-
-/// EXPECTED, implemented by issue 7's telemetry work (metrics listener, OTLP traces). These are
-/// accepted in docker-compose.yml although the code may not read them yet; the test only
-/// reports which of them it cannot find in the sources (it does not fail on them). Once one is
-/// found, move it to `READ_BY_CODE`. (The OTEL_* ones may end up read by the OpenTelemetry SDK
-/// rather than by our code, in which case they stay here.)
-const EXPECTED_FROM_TELEMETRY: &[&str] = &[
-    "SECFLOW_METRICS_ADDR",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_SERVICE_NAME",
+    "SECFLOW_METRICS_ADDR", // the /metrics listener (main.rs, clap `env`)
+    "OTEL_EXPORTER_OTLP_ENDPOINT", // OTLP traces (telemetry.rs)
+    "OTEL_SERVICE_NAME",   // the traces' service name (telemetry.rs)
 ];
 
 /// The metrics listener's default port (`SECFLOW_METRICS_ADDR` default `0.0.0.0:9464`).
@@ -1326,23 +1318,11 @@ fn every_environment_variable_is_one_secflow_reads() {
             "{name} is listed as read by the code but pipeline/src never names it"
         );
     }
-    // EXPECTED (issue 7 telemetry): reported, never failed on.
-    for name in EXPECTED_FROM_TELEMETRY {
-        if sources.contains(&format!("\"{name}\"")) {
-            eprintln!("note: {name} is now read in pipeline/src: move it to READ_BY_CODE");
-        } else {
-            eprintln!("note: {name} is set in docker-compose.yml but not read yet (expected from issue 7 telemetry)");
-        }
-    }
     let c = Compose::load();
     let dockerfile_env = dockerfile_runtime_env(&repo().join("Dockerfile"));
     for r in ran() {
         let s = c.service(&r.service).unwrap();
-        let mut known: BTreeSet<String> = READ_BY_CODE
-            .iter()
-            .chain(EXPECTED_FROM_TELEMETRY)
-            .map(|s| s.to_string())
-            .collect();
+        let mut known: BTreeSet<String> = READ_BY_CODE.iter().map(|s| s.to_string()).collect();
         // The topology reads `${NAME}` (anywhere in the file) and `{env: NAME}` secrets.
         known.extend(referenced_vars(&r.text));
         let mut refs = Vec::new();

@@ -640,6 +640,7 @@ async fn housekeep(shared: Arc<Shared>, every: Duration, stop: Arc<tokio::sync::
                 r.housekeeping += 1;
             }
             let result = http::send(&shared.http, &req).await;
+            pace_done(&shared, &req);
             shared
                 .sink
                 .tick_done(&req, result.as_ref(), SystemTime::now());
@@ -664,6 +665,21 @@ async fn pace(shared: &Shared, req: &HttpRequest) {
         slot
     };
     tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
+}
+
+/// After a paced request's answer: the channel's next slot is at least `gap` from now. Slots
+/// reserved by send time alone let a slow request arrive less than `gap` before the next one
+/// (the Slack simulator refused 1-3 of those per run with 429); counted from the answer, two
+/// requests always reach the target at least `gap` apart.
+fn pace_done(shared: &Shared, req: &HttpRequest) {
+    let (Some(key), Some(gap)) = (shared.sink.pacing_key(req), shared.sink.pacing_interval())
+    else {
+        return;
+    };
+    let earliest = Instant::now() + gap;
+    let mut pacing = lock(&shared.pacing);
+    let next = pacing.entry(key).or_insert(earliest);
+    *next = (*next).max(earliest);
 }
 
 /// A record the target accepted: counted, its latency observed, its offset freed.
@@ -812,7 +828,9 @@ async fn send_classified(shared: &Shared, req: &HttpRequest, retry_only: bool) -
     take_tokens(&shared.requests_bucket, 1.0).await;
     pace(shared, req).await;
     lock(&shared.report).requests += 1;
-    let (mut cls, transport, status) = match http::send(&shared.http, req).await {
+    let answer = http::send(&shared.http, req).await;
+    pace_done(shared, req);
+    let (mut cls, transport, status) = match answer {
         Ok(resp) => (shared.sink.classify(req, &resp), false, Some(resp.status)),
         Err(e) => (shared.sink.classify_transport_error(req, &e), true, None),
     };

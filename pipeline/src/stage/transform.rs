@@ -330,7 +330,7 @@ pub async fn run(
         // here, with no transaction (and its timeout) running.
         let mut outgoing: Vec<Outgoing> = Vec::with_capacity(batch.len() * outputs.len());
         let mut written: HashMap<Format, u64> = HashMap::new();
-        let mut dead: Vec<(String, u64)> = Vec::new();
+        let mut dead: Vec<(String, &'static str, u64)> = Vec::new();
         // One span per record (traces on), ended with this iteration: after the batch is written.
         let mut spans = Vec::with_capacity(batch.len());
         for m in &batch {
@@ -404,7 +404,13 @@ pub async fn run(
             };
             if let Some(letter) = letter {
                 span.fail(&letter.error_class);
-                dead.push((letter.error_class.clone(), 1));
+                dead.push((
+                    letter.error_class.clone(),
+                    letter
+                        .reason
+                        .map_or(DlqReason::Undecodable.as_str(), DlqReason::as_str),
+                    1,
+                ));
                 outgoing.push(Outgoing {
                     topic: dlq.clone(),
                     input_partition: m.partition(),
@@ -493,7 +499,7 @@ pub async fn run(
                 for (f, n) in written {
                     *report.written.entry(f.as_str().to_string()).or_default() += n;
                 }
-                for (class, n) in dead {
+                for (class, _, n) in dead {
                     *report.dead_lettered.entry(class).or_default() += n;
                 }
                 continue 'outer;
@@ -541,7 +547,7 @@ pub async fn run(
         for (f, n) in written {
             *report.written.entry(f.as_str().to_string()).or_default() += n;
         }
-        for (class, n) in dead {
+        for (class, _, n) in dead {
             *report.dead_lettered.entry(class).or_default() += n;
         }
     }
@@ -555,7 +561,7 @@ fn count_batch(
     input: &str,
     n: usize,
     written: &HashMap<Format, u64>,
-    dead: &[(String, u64)],
+    dead: &[(String, &'static str, u64)],
     outputs: &[(Format, String)],
 ) {
     use crate::telemetry;
@@ -574,15 +580,16 @@ fn count_batch(
             );
         }
     }
-    for (class, k) in dead {
+    for (class, reason, k) in dead {
         telemetry::count(
             "secflow_records_failed_total",
             &[("stage", stage), ("reason", class.as_str())],
             *k,
         );
+        // By dead-letter reason (poison | undecodable), as docs/metrics.md and the sinks have it.
         telemetry::count(
             "secflow_dlq_writes_total",
-            &[("stage", stage), ("reason", class.as_str())],
+            &[("stage", stage), ("reason", reason)],
             *k,
         );
     }
