@@ -215,8 +215,14 @@ impl Report {
             .unwrap_or_default()
     }
 
-    /// Writes `path` (JSON) and the markdown summary next to it (`.md`).
-    pub fn save(&self, path: &Path) -> Result<std::path::PathBuf> {
+    /// Writes `path` (JSON) and the markdown summary next to it (`.md`). RSS series are thinned
+    /// to at most 150 points per process (0.1 s and 0.1 MiB resolution) to keep the file small.
+    pub fn save(&mut self, path: &Path) -> Result<std::path::PathBuf> {
+        for r in self.scenarios.values_mut() {
+            for series in r.rss_series.values_mut() {
+                *series = thin(series, 150);
+            }
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         }
@@ -381,6 +387,20 @@ impl Report {
     }
 }
 
+/// At most `max` evenly spaced samples (first and last kept), rounded to 0.1.
+fn thin(series: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    let n = series.len();
+    let pick: Vec<usize> = if n <= max || max < 2 {
+        (0..n).collect()
+    } else {
+        (0..max).map(|i| i * (n - 1) / (max - 1)).collect()
+    };
+    pick.into_iter()
+        .map(|i| (round(series[i].0), round(series[i].1)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,5 +429,9 @@ mod tests {
         assert!(md.contains("## pipeline"), "{md}");
         assert!(md.contains("| p99 | < 150 ms | 12 ms | yes |"), "{md}");
         assert!(md.contains("p50 2"), "{md}");
+        let long: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 1.0 + i as f64)).collect();
+        let t = thin(&long, 150);
+        assert_eq!(t.len(), 150);
+        assert_eq!((t[0], t[149]), ((0.0, 1.0), (999.0, 1000.0)));
     }
 }

@@ -843,7 +843,8 @@ async fn run_one(args: &RunArgs, scenario: Scenario) -> Result<ScenarioReport> {
     let machine_end = procs::machine_ticks();
     ctx.sampler.sample_now();
     if ctx.stages().next().is_some() {
-        report.metrics = ctx.scrape().await;
+        // Kept next to what a scenario recorded earlier (the outage's figures at the heal).
+        report.metrics.extend(ctx.scrape().await);
     }
     ctx.stop_children().await;
     if let Some(en) = ctx.children.iter().find(|c| c.name == "enrich") {
