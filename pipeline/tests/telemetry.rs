@@ -463,3 +463,46 @@ async fn otlp_spans_follow_each_event_from_produce_to_the_sink_request() {
     hook.shutdown().await;
     otlp.shutdown().await;
 }
+
+/// A transform stage whose input is quiet still reports ready once it has its partitions: the
+/// stage comes round every second while it waits for records (it used to wait for a record
+/// before looking at its assignment, so an idle stage never became ready).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_stage_becomes_ready() {
+    let stages = "  - type: transform\n    name: xform\n    input: canonical\n    outputs: [ecs]\n    exactly_once: output_log\n";
+    let env = common::env(stages).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["run", "--topology"])
+        .arg(&env.topology_file)
+        .env("SECFLOW_METRICS_ADDR", format!("127.0.0.1:{port}"))
+        .env("SECFLOW_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = (0u16, String::new());
+    while Instant::now() < deadline {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            last = (r.status().as_u16(), r.text().await.unwrap_or_default());
+            if last.0 == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(last.0, 200, "never ready with no input: {}", last.1);
+    env.stack.stop().await;
+}

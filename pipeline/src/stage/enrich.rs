@@ -496,7 +496,7 @@ pub async fn run(
         {
             super::NextBatch::Batch(b) => b,
             super::NextBatch::Stop => break,
-            super::NextBatch::Retry => continue,
+            super::NextBatch::Retry | super::NextBatch::Quiet => continue,
         };
 
         let mut deliveries = Vec::with_capacity(batch.len());

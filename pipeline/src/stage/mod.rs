@@ -94,7 +94,12 @@ pub(crate) enum NextBatch<'a> {
     Stop,
     /// The first receive failed (logged); try again.
     Retry,
+    /// No record within a second (and the idle limit not reached): come round and try again.
+    Quiet,
 }
+
+/// How long [`next_batch`] waits for a first record before letting its caller come round.
+const QUIET_SLICE: Duration = Duration::from_secs(1);
 
 /// Collects the next batch of a consuming stage: waits for a first record (until `shutdown`
 /// or the idle limit, counted from `last_record` so consume errors do not reset it), then up to
@@ -112,22 +117,25 @@ pub(crate) async fn next_batch<'a, C: rdkafka::consumer::ConsumerContext + 'stat
     shutdown: &mut Shutdown,
 ) -> NextBatch<'a> {
     use std::time::Instant;
-    let first = async {
-        match limits.idle_exit {
-            Some(idle) => {
-                let left = idle.saturating_sub(last_record.elapsed());
-                tokio::time::timeout(left, consumer.recv()).await.ok()
-            }
-            None => Some(consumer.recv().await),
-        }
+    // Wait for the first record in slices of at most a second, so the caller's loop comes
+    // round while the input is quiet (readiness, lag) instead of only when a record arrives.
+    let slice = match limits.idle_exit {
+        Some(idle) => idle.saturating_sub(last_record.elapsed()).min(QUIET_SLICE),
+        None => QUIET_SLICE,
     };
     let first = tokio::select! {
         _ = shutdown => return NextBatch::Stop,
-        m = first => m,
+        m = tokio::time::timeout(slice, consumer.recv()) => m.ok(),
     };
     let Some(first) = first else {
-        tracing::info!(stage, "idle, stopping");
-        return NextBatch::Stop;
+        if limits
+            .idle_exit
+            .is_some_and(|idle| last_record.elapsed() >= idle)
+        {
+            tracing::info!(stage, "idle, stopping");
+            return NextBatch::Stop;
+        }
+        return NextBatch::Quiet;
     };
     let mut batch = Vec::with_capacity(max_batch);
     match first {

@@ -323,7 +323,7 @@ pub async fn run(
         {
             super::NextBatch::Batch(b) => b,
             super::NextBatch::Stop => break,
-            super::NextBatch::Retry => continue,
+            super::NextBatch::Retry | super::NextBatch::Quiet => continue,
         };
 
         // Transform the batch before opening the transaction: a registry outage is waited out
