@@ -134,32 +134,47 @@ pub async fn produce_ecs(t: &Topology, events: &[Value]) -> Vec<String> {
     ids
 }
 
-/// Consumer lag of `group` on `topic`: high watermark minus committed offset, summed.
-pub fn group_lag(t: &Topology, group: &str, topic: &str) -> i64 {
+/// A consumer in `group` and the offsets the group has committed on each partition of `topic`
+/// (0 where it has none).
+fn committed_offsets(
+    t: &Topology,
+    group: &str,
+    topic: &str,
+) -> rdkafka::error::KafkaResult<(rdkafka::consumer::BaseConsumer, Vec<(i32, i64)>)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     let mut c = pipeline::kafka::base_config(&t.kafka, "lag").unwrap();
     c.set("group.id", group);
-    let consumer: BaseConsumer = c.create().unwrap();
-    let md = consumer
-        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
-        .unwrap();
+    let consumer: BaseConsumer = c.create()?;
+    let md = consumer.fetch_metadata(Some(topic), std::time::Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition(topic, p.id());
     }
-    let committed = consumer
-        .committed_offsets(tpl, std::time::Duration::from_secs(10))
-        .unwrap();
+    let committed = consumer.committed_offsets(tpl, std::time::Duration::from_secs(10))?;
+    let offsets = committed
+        .elements()
+        .iter()
+        .map(|e| {
+            let at = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            };
+            (e.partition(), at)
+        })
+        .collect();
+    Ok((consumer, offsets))
+}
+
+/// Consumer lag of `group` on `topic`: high watermark minus committed offset, summed.
+pub fn group_lag(t: &Topology, group: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::Consumer;
+    let (consumer, committed) = committed_offsets(t, group, topic).unwrap();
     let mut lag = 0;
-    for e in committed.elements() {
+    for (partition, at) in committed {
         let (_, high) = consumer
-            .fetch_watermarks(topic, e.partition(), std::time::Duration::from_secs(10))
+            .fetch_watermarks(topic, partition, std::time::Duration::from_secs(10))
             .unwrap();
-        let at = match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        };
         // A committed offset at or past the end means nothing is left to consume.
         lag += (high - at).max(0);
     }
@@ -208,31 +223,11 @@ pub fn index_by_event_id(
     out
 }
 
-/// Offsets `group` has committed on `topic`, summed over its partitions (0 where none).
+/// Offsets `group` has committed on `topic`, summed over its partitions (0 where none, or
+/// while the broker cannot say yet).
 pub fn group_committed(t: &Topology, group: &str, topic: &str) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    let mut c = pipeline::kafka::base_config(&t.kafka, "progress").unwrap();
-    c.set("group.id", group);
-    let consumer: BaseConsumer = c.create().unwrap();
-    let Ok(md) = consumer.fetch_metadata(Some(topic), std::time::Duration::from_secs(10)) else {
-        return 0;
-    };
-    let mut tpl = TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition(topic, p.id());
-    }
-    consumer
-        .committed_offsets(tpl, std::time::Duration::from_secs(10))
-        .map(|c| {
-            c.elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => 0,
-                })
-                .sum()
-        })
+    committed_offsets(t, group, topic)
+        .map(|(_, offsets)| offsets.iter().map(|(_, o)| o).sum())
         .unwrap_or(0)
 }
 
