@@ -649,11 +649,15 @@ async fn housekeep(shared: Arc<Shared>, every: Duration, stop: Arc<tokio::sync::
     }
 }
 
+/// The request's pacing key and interval, when its sink paces requests.
+fn pacing(shared: &Shared, req: &HttpRequest) -> Option<(String, Duration)> {
+    Some((shared.sink.pacing_key(req)?, shared.sink.pacing_interval()?))
+}
+
 /// Waits for the request's pacing slot (Slack/Teams: one message per channel per interval).
 /// Slots are reserved in order, so concurrent batches queue up instead of bursting.
 async fn pace(shared: &Shared, req: &HttpRequest) {
-    let (Some(key), Some(gap)) = (shared.sink.pacing_key(req), shared.sink.pacing_interval())
-    else {
+    let Some((key, gap)) = pacing(shared, req) else {
         return;
     };
     let slot = {
@@ -672,8 +676,7 @@ async fn pace(shared: &Shared, req: &HttpRequest) {
 /// (the Slack simulator refused 1-3 of those per run with 429); counted from the answer, two
 /// requests always reach the target at least `gap` apart.
 fn pace_done(shared: &Shared, req: &HttpRequest) {
-    let (Some(key), Some(gap)) = (shared.sink.pacing_key(req), shared.sink.pacing_interval())
-    else {
+    let Some((key, gap)) = pacing(shared, req) else {
         return;
     };
     let earliest = Instant::now() + gap;
