@@ -8,6 +8,10 @@ bash scripts/bootstrap.sh
 cache=${SECFLOW_CACHE:-$HOME/.cache/secflow}
 # One build cache for every clone on this machine keeps warm CI runs short.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
+# Incremental caches are per clone path and per revision and nothing deletes them; a test run
+# rebuilds our crates once, so it gains little from them. Stale outputs of other clones go too.
+export CARGO_INCREMENTAL=0
+python3 scripts/prune_target.py "$CARGO_TARGET_DIR" "$root"
 export SECFLOW_TANSU=${SECFLOW_TANSU:-$root/.tools/bin/tansu}
 export SECFLOW_VENV=${SECFLOW_VENV:-$root/.tools/venv}
 
