@@ -413,7 +413,7 @@ impl Ctx {
             .map_err(|e| anyhow!("registering the canonical schema: {e}"))?;
         self.schema_id = pipeline::codec::framed_schema_id(&via_registry)
             .map_err(|e| anyhow!("registry encoding: {e}"))?;
-        let ours = pipeline::intel::frame(self.schema_id, &event.to_avro_datum()?);
+        let ours = pipeline::codec::frame(self.schema_id, &event.to_avro_datum()?);
         if ours != via_registry {
             bail!("the generator's Avro differs from the registry codec's for the same event");
         }
@@ -694,7 +694,7 @@ async fn generate(
         while made < due {
             let ms = now_ms();
             let e = g.next_event(ms)?;
-            let payload = pipeline::intel::frame(ctx.schema_id, &e.datum);
+            let payload = pipeline::codec::frame(ctx.schema_id, &e.datum);
             bytes += payload.len() as u64;
             let tp = pipeline::produce::new_traceparent();
             let headers = OwnedHeaders::new().insert(Header {

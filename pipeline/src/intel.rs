@@ -2,23 +2,17 @@
 //! Avro codec of `intel.indicators.v1` records, and reading a (compacted) topic to its end
 //! without a consumer group.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use apache_avro::Schema;
 use processors::intel::indicator::{self, Indicator};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use schema_registry_converter::async_impl::schema_registry::{
-    get_schema_by_id, get_schema_by_subject, SrSettings,
-};
-use schema_registry_converter::schema_registry_common::{
-    SchemaType, SubjectNameStrategy, SuppliedSchema,
-};
 
-use crate::codec::{framed_schema_id, registry_settings, CodecSetupError, MAGIC_BYTE};
+use crate::codec::{
+    frame, framed_schema_id, CodecSetupError, LookupError, OurSchema, RegistrySchemas, WriterSchema,
+};
 use crate::kafka::{self, KafkaSetupError};
 use crate::topology::{KafkaConfig, SchemaRegistryConfig};
 
@@ -43,100 +37,43 @@ impl IndicatorCodecError {
     }
 }
 
-/// How records written with one schema id are read.
-#[derive(Debug, Clone)]
-enum Reader {
-    /// The writer schema is ours: the hand-written decoder reads the datum directly.
-    Same,
-    /// Another (compatible) version: resolved to ours with `apache-avro`, then decoded.
-    Resolve(Arc<Schema>),
-}
-
 /// Encoder and decoder of indicator records: Confluent wire format (magic byte 0, 4-byte schema
 /// id) around the Avro datum of `schemas/indicator.v1.avsc`, the schema registered under
 /// `<topic>-value` (TopicNameStrategy) when the topology's registry allows auto-registration.
+#[derive(Debug)]
 pub struct IndicatorCodec {
-    settings: SrSettings,
-    auto_register: bool,
-    writer_ids: Mutex<HashMap<String, u32>>,
-    readers: Mutex<HashMap<u32, Reader>>,
+    schemas: RegistrySchemas,
 }
 
-impl std::fmt::Debug for IndicatorCodec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IndicatorCodec")
-            .field("auto_register", &self.auto_register)
-            .finish_non_exhaustive()
+fn registry_error(e: LookupError) -> IndicatorCodecError {
+    match e {
+        LookupError::Unavailable(m) => IndicatorCodecError::RegistryUnavailable(m),
+        LookupError::Refused(m) => IndicatorCodecError::Registry(m),
     }
-}
-
-fn registry_error(e: &schema_registry_converter::error::SRCError) -> IndicatorCodecError {
-    let text = match &e.cause {
-        Some(c) => format!("{}: {c}", e.error),
-        None => e.error.clone(),
-    };
-    if e.retriable {
-        IndicatorCodecError::RegistryUnavailable(text)
-    } else {
-        IndicatorCodecError::Registry(text)
-    }
-}
-
-/// Confluent framing of an Avro datum.
-pub fn frame(schema_id: u32, datum: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + datum.len());
-    out.push(MAGIC_BYTE);
-    out.extend_from_slice(&schema_id.to_be_bytes());
-    out.extend_from_slice(datum);
-    out
 }
 
 impl IndicatorCodec {
     /// A codec for the registry in `cfg`.
     pub fn new(cfg: &SchemaRegistryConfig) -> Result<Self, CodecSetupError> {
+        let ours = OurSchema {
+            name: indicator::SCHEMA_NAME,
+            json: indicator::SCHEMA_JSON,
+            schema: indicator::schema(),
+        };
         Ok(Self {
-            settings: registry_settings(cfg)?,
-            auto_register: cfg.auto_register,
-            writer_ids: Mutex::new(HashMap::new()),
-            readers: Mutex::new(HashMap::new()),
+            schemas: RegistrySchemas::new(cfg, ours)?,
         })
     }
 
     /// The schema id indicator records are written with on `topic` (registered on first use
     /// when auto-registration is on, else the latest version of `<topic>-value`). Cached.
     pub async fn writer_id(&self, topic: &str) -> Result<u32, IndicatorCodecError> {
-        if let Some(id) = self.lock_ids().get(topic) {
-            return Ok(*id);
-        }
-        let strategy = if self.auto_register {
-            SubjectNameStrategy::TopicNameStrategyWithSchema(
-                topic.to_string(),
-                false,
-                SuppliedSchema::new(
-                    Some(indicator::SCHEMA_NAME.to_string()),
-                    SchemaType::Avro,
-                    indicator::SCHEMA_JSON.to_string(),
-                ),
-            )
-        } else {
-            SubjectNameStrategy::TopicNameStrategy(topic.to_string(), false)
-        };
-        let registered = get_schema_by_subject(&self.settings, &strategy)
-            .await
-            .map_err(|e| registry_error(&e))?;
-        self.lock_ids().insert(topic.to_string(), registered.id);
-        if self.auto_register {
-            self.lock_readers().insert(registered.id, Reader::Same);
-        }
-        Ok(registered.id)
+        let (id, _) = self.writer(topic).await?;
+        Ok(id)
     }
 
-    fn lock_ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        self.writer_ids.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lock_readers(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Reader>> {
-        self.readers.lock().unwrap_or_else(|e| e.into_inner())
+    async fn writer(&self, topic: &str) -> Result<(u32, WriterSchema), IndicatorCodecError> {
+        self.schemas.writer(topic).await.map_err(registry_error)
     }
 
     /// The record value of `indicator` for `topic`.
@@ -145,27 +82,32 @@ impl IndicatorCodec {
         topic: &str,
         indicator: &Indicator,
     ) -> Result<Vec<u8>, IndicatorCodecError> {
-        let id = self.writer_id(topic).await?;
-        Ok(frame(id, &indicator.to_avro_datum()))
-    }
-
-    async fn reader(&self, id: u32) -> Result<Reader, IndicatorCodecError> {
-        if let Some(r) = self.lock_readers().get(&id) {
-            return Ok(r.clone());
+        let (id, writer) = self.writer(topic).await?;
+        let datum = indicator.to_avro_datum();
+        match writer {
+            WriterSchema::Current => Ok(frame(id, &datum)),
+            // Our datum read as a value of our schema, resolved to the subject's version.
+            WriterSchema::Other(schema) => {
+                let refused = |e: apache_avro::Error| {
+                    IndicatorCodecError::Registry(format!(
+                        "{topic}-value (schema id {id}) cannot hold an {}: {e}",
+                        indicator::SCHEMA_NAME
+                    ))
+                };
+                let mut input = datum.as_slice();
+                let value =
+                    apache_avro::reader::datum::GenericDatumReader::builder(indicator::schema())
+                        .reader_schema(&schema)
+                        .build()
+                        .and_then(|r| r.read_value(&mut input))
+                        .map_err(refused)?;
+                let theirs = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+                    .build()
+                    .and_then(|w| w.write_value_to_vec(value))
+                    .map_err(refused)?;
+                Ok(frame(id, &theirs))
+            }
         }
-        let registered = get_schema_by_id(id, &self.settings)
-            .await
-            .map_err(|e| registry_error(&e))?;
-        let writer = Schema::parse_str(&registered.schema).map_err(|e| {
-            IndicatorCodecError::Registry(format!("schema id {id} does not parse: {e}"))
-        })?;
-        let reader = if writer.canonical_form() == indicator::schema().canonical_form() {
-            Reader::Same
-        } else {
-            Reader::Resolve(Arc::new(writer))
-        };
-        self.lock_readers().insert(id, reader.clone());
-        Ok(reader)
     }
 
     /// Decodes a record value (not a tombstone).
@@ -173,10 +115,10 @@ impl IndicatorCodec {
         let id =
             framed_schema_id(bytes).map_err(|e| IndicatorCodecError::Undecodable(e.to_string()))?;
         let datum = bytes.get(5..).unwrap_or_default();
-        match self.reader(id).await? {
-            Reader::Same => Indicator::from_avro_datum(datum)
+        match self.schemas.reader(id).await.map_err(registry_error)? {
+            WriterSchema::Current => Indicator::from_avro_datum(datum)
                 .map_err(|e| IndicatorCodecError::Undecodable(e.to_string())),
-            Reader::Resolve(writer) => {
+            WriterSchema::Other(writer) => {
                 let undecodable = |e: apache_avro::Error| {
                     IndicatorCodecError::Undecodable(format!(
                         "schema id {id} does not resolve to {}: {e}",
@@ -339,10 +281,5 @@ mod tests {
         c.saw(0, 2);
         assert!(c.reached());
         assert!(!c.done(), "a record just arrived");
-    }
-
-    #[test]
-    fn framing() {
-        assert_eq!(frame(258, b"xy"), vec![0, 0, 0, 1, 2, b'x', b'y']);
     }
 }

@@ -135,3 +135,118 @@ async fn send(producer: &rdkafka::producer::FutureProducer, topic: &str, bytes: 
         .map_err(|(e, _)| e)
         .unwrap();
 }
+
+/// Registers `schema` under `subject` in the test registry and returns its id.
+async fn register(registry: &str, subject: &str, schema: &str) -> u32 {
+    let body = serde_json::json!({ "schema": schema });
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{registry}/subjects/{subject}/versions"))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["id"].as_u64().unwrap() as u32
+}
+
+/// Producers on another (compatible) version of the canonical schema are read through schema
+/// resolution, not the hand-written fast path; a record framed with the id of a schema that is
+/// not a `SecurityEvent` at all is dead-lettered as `foreign_schema`; and a codec that may not
+/// register writes with the subject's latest version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_another_schema_version_are_resolved_and_foreign_ones_dead_lettered() {
+    let env = common::env(STAGES).await;
+    let t = &env.topology;
+    let topic = t.topics.resolved(TopicRole::Canonical).name;
+    let registry = env.stack.registry_url();
+    let codec = CanonicalCodec::new(&t.schema_registry).unwrap();
+    let producer = kafka::idempotent_producer(&t.kafka, "test").unwrap();
+    let events: Vec<SecurityEvent> = common::generated_events(12)
+        .iter()
+        .map(|v| SecurityEvent::from_json(&v.to_string()).unwrap())
+        .collect();
+
+    // v1 (ours) registered by the first encode, then the compatible v2 with one more field.
+    let first = codec.encode(&topic, &events[0]).await.unwrap();
+    let v1 = pipeline::codec::framed_schema_id(&first).unwrap();
+    let v2_text = std::fs::read_to_string(
+        common::workspace()
+            .join("schemas/fixtures/security_event.compatible.new_optional_field.avsc"),
+    )
+    .unwrap();
+    let v2 = register(&registry, &format!("{topic}-value"), &v2_text).await;
+    assert_ne!(v1, v2);
+    let v2_schema = apache_avro::Schema::parse_str(&v2_text).unwrap();
+    let foreign = register(
+        &registry,
+        "someone-elses-topic-value",
+        r#"{"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]}"#,
+    )
+    .await;
+
+    // Even events on v2, odd ones on v1, and one foreign record after the sixth.
+    let mut foreign_offset = None;
+    let mut offset = 0i64;
+    for (i, event) in events.iter().enumerate() {
+        let bytes = if i % 2 == 0 {
+            let value = event.to_avro_value().unwrap().resolve(&v2_schema).unwrap();
+            let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&v2_schema)
+                .build()
+                .unwrap()
+                .write_value_to_vec(value)
+                .unwrap();
+            pipeline::codec::frame(v2, &datum)
+        } else {
+            codec.encode(&topic, event).await.unwrap()
+        };
+        send(&producer, &topic, &bytes).await;
+        offset += 1;
+        if i == 5 {
+            // A well-formed `Other` (x = 42, zig-zag varint) that no SecurityEvent reads.
+            send(&producer, &topic, &pipeline::codec::frame(foreign, &[84])).await;
+            foreign_offset = Some(offset);
+            offset += 1;
+        }
+    }
+
+    let Some(StageConfig::Tap(tap_stage)) = t.stage("guard").cloned() else {
+        panic!("tap stage")
+    };
+    let mut decoded = Vec::new();
+    let limits = stage::RunLimits {
+        max_records: Some(offset as u64),
+        idle_exit: Some(Duration::from_secs(30)),
+    };
+    let report = tap::run(t, &tap_stage, limits, stage::never(), |e| {
+        decoded.push(e.clone())
+    })
+    .await
+    .unwrap();
+    assert_eq!(decoded, events, "every event, whichever version wrote it");
+    assert_eq!(
+        report.dead_lettered.get("foreign_schema"),
+        Some(&1),
+        "{report:?}"
+    );
+    let dlq = pipeline::dlq_tool::read_all(t, "guard.dlq").await.unwrap();
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].header("secflow.error.class"), Some("foreign_schema"));
+    assert_eq!(
+        dlq[0].header("secflow.origin.offset"),
+        foreign_offset.map(|o| o.to_string()).as_deref()
+    );
+
+    // Not allowed to register: it writes with the subject's latest version (v2), resolved.
+    let mut fixed = t.schema_registry.clone();
+    fixed.auto_register = false;
+    let latest = CanonicalCodec::new(&fixed).unwrap();
+    let bytes = latest.encode(&topic, &events[1]).await.unwrap();
+    assert_eq!(pipeline::codec::framed_schema_id(&bytes).ok(), Some(v2));
+    assert_eq!(codec.decode(Some(&bytes)).await.unwrap(), events[1]);
+    env.stack.stop().await;
+}

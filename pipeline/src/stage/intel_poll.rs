@@ -665,7 +665,7 @@ mod tests {
             created_by: None,
             pattern: "[ipv4-addr:value = '192.0.2.1']".into(),
         };
-        let framed = crate::intel::frame(7, &i.to_avro_datum());
+        let framed = crate::codec::frame(7, &i.to_avro_datum());
         assert_eq!(id_and_modified(&framed), Some((i.id.clone(), i.modified)));
         assert_eq!(id_and_modified(&framed[..9]), None);
         assert_eq!(id_and_modified(b"\x01\0\0\0\x07abc"), None);
