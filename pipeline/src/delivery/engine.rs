@@ -44,9 +44,6 @@ use crate::stage::{RunLimits, Shutdown, StageError, TransientBackoff};
 use crate::telemetry;
 use crate::topology::{SinkStage, TopicRole, Topology};
 
-/// How often the consumer lag gauge is refreshed.
-const LAG_EVERY: Duration = Duration::from_secs(10);
-
 /// Header with the event time (epoch ms) written by the transform stage.
 pub const EVENT_TIME_HEADER: &str = "secflow.event_time_ms";
 /// Header with the tenant written by the transform stage.
@@ -260,13 +257,14 @@ pub async fn run(
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let revoked = Arc::new(AtomicBool::new(false));
     let cc = kafka::consumer_config(&topology.kafka, &stage.name, &group_id(&stage.name), false)?;
-    let consumer: StreamConsumer<SinkContext> = cc
-        .create_with_context(SinkContext {
+    let consumer: Arc<StreamConsumer<SinkContext>> = Arc::new(
+        cc.create_with_context(SinkContext {
             tracker: tracker.clone(),
             drain: Duration::from_millis(stage.drain_timeout_ms),
             revoked: revoked.clone(),
         })
-        .map_err(KafkaSetupError::from)?;
+        .map_err(KafkaSetupError::from)?,
+    );
     let producer = kafka::idempotent_producer(&topology.kafka, &format!("{}.retry", stage.name))?;
     let client_err = |source| StageError::Client {
         stage: stage.name.clone(),
@@ -331,7 +329,11 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max_wait = Duration::from_millis(stage.batch.max_wait_ms);
-    let mut lag_checked = Instant::now();
+    // When the open batch is due: its first record's arrival + max_wait. Its own timer, so a
+    // batch leaves on time instead of at the next housekeeping tick (up to 50 ms late).
+    let batch_due = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(batch_due);
+    let _lag = crate::stage::LagReporter::start(consumer.clone(), &stage.name);
     telemetry::set_ready(&stage.name, false);
 
     loop {
@@ -362,10 +364,6 @@ pub async fn run(
                 telemetry::set_gauge("secflow_sink_circuit_state", &[("sink", stage.name.as_str())], state.as_metric() as f64);
                 let assigned = consumer.assignment().map(|a| a.count() > 0).unwrap_or(false);
                 telemetry::set_ready(&stage.name, assigned && state == CircuitState::Closed);
-                if lag_checked.elapsed() >= LAG_EVERY {
-                    lag_checked = Instant::now();
-                    crate::stage::report_lag(&consumer, &stage.name);
-                }
                 // Backpressure: an open circuit stops this loop from taking records. Nothing is
                 // paused at the broker on purpose: librdkafka drops prefetched messages of a
                 // paused partition and resumes from its fetch position, which skipped records in
@@ -393,6 +391,11 @@ pub async fn run(
                 if drained && (idle || at_limit) {
                     break;
                 }
+            }
+            // Only with a free delivery slot: else the elapsed timer would spin this loop; a
+            // finishing batch (the arm below) brings it round again.
+            _ = &mut batch_due, if !batch.is_empty() && permits.available_permits() > 0 => {
+                dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes);
             }
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = joined {
@@ -497,6 +500,7 @@ pub async fn run(
                 }
                 if batch.is_empty() {
                     batch_started = Instant::now();
+                    batch_due.as_mut().reset((batch_started + max_wait).into());
                 }
                 batch_bytes += record.payload.len();
                 batch.push(Envelope {

@@ -454,13 +454,17 @@ pub async fn run(
     }
 
     let codec = CanonicalCodec::new(&topology.schema_registry)?;
-    let consumer = kafka::consumer(&topology.kafka, &stage.name, &group_id(&stage.name))?;
+    let consumer = Arc::new(kafka::consumer(
+        &topology.kafka,
+        &stage.name,
+        &group_id(&stage.name),
+    )?);
     let producer = kafka::idempotent_producer(&topology.kafka, &stage.name)?;
     consumer.subscribe(&[input.as_str()]).map_err(client_err)?;
     info!(stage = %stage.name, %input, %output, %dlq, indicators = store.count(), "enrich started");
 
     let mut last_record = Instant::now();
-    let mut lag_checked = Instant::now();
+    let lag = super::LagReporter::start(consumer.clone(), &stage.name);
     let mut failure = None;
     'outer: loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
@@ -471,10 +475,6 @@ pub async fn run(
             .map(|a| a.count() > 0)
             .unwrap_or(false);
         telemetry::set_ready(&stage.name, assigned);
-        if lag_checked.elapsed() >= Duration::from_secs(10) {
-            lag_checked = Instant::now();
-            super::report_lag(&consumer, &stage.name);
-        }
         if let Some(message) = table.failure() {
             failure = Some(StageError::Intel {
                 stage: stage.name.clone(),
@@ -638,6 +638,7 @@ pub async fn run(
             warn!(stage = %stage.name, error = %e, "final commit failed; the last records may be read again")
         }
     }
+    drop(lag);
     super::report_lag(&consumer, &stage.name);
     telemetry::set_ready(&stage.name, false);
     table.shut();

@@ -52,21 +52,27 @@ pub enum StageError {
 
 /// Refreshes `secflow_consumer_lag{stage,topic,partition}` for the consumer's assigned
 /// partitions: high watermark minus committed offset (never negative: some brokers report the
-/// watermark one short). Blocking broker calls with short timeouts; a failed read leaves the
-/// last value.
+/// watermark one short). Blocking broker calls with short timeouts, moved off the runtime's
+/// worker; a failed read leaves the last value. Stages call it once more as they stop; while
+/// they run, [`LagReporter`] calls it.
 pub fn report_lag<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::StreamConsumer<C>,
+    stage: &str,
+) {
+    tokio::task::block_in_place(|| lag_now(consumer, stage));
+}
+
+fn lag_now<C: rdkafka::consumer::ConsumerContext>(
     consumer: &rdkafka::consumer::StreamConsumer<C>,
     stage: &str,
 ) {
     use rdkafka::consumer::Consumer;
     let timeout = Duration::from_secs(2);
-    let Ok(committed) = tokio::task::block_in_place(|| consumer.committed(timeout)) else {
+    let Ok(committed) = consumer.committed(timeout) else {
         return;
     };
     for e in committed.elements() {
-        let Ok((low, high)) = tokio::task::block_in_place(|| {
-            consumer.fetch_watermarks(e.topic(), e.partition(), timeout)
-        }) else {
+        let Ok((low, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout) else {
             continue;
         };
         let from = match e.offset() {
@@ -83,6 +89,66 @@ pub fn report_lag<C: rdkafka::consumer::ConsumerContext>(
             ],
             (high - from).max(0) as f64,
         );
+    }
+}
+
+/// How often [`LagReporter`] refreshes `secflow_consumer_lag`.
+pub const LAG_EVERY: Duration = Duration::from_secs(10);
+
+/// Refreshes `secflow_consumer_lag` every [`LAG_EVERY`] from a thread of its own. The lag
+/// takes blocking broker round trips (committed offsets, then watermarks per partition); made
+/// from a stage's loop they stalled it every 10 s, which the load test saw as a p99 latency
+/// spike in every other 5 s slice. Stops (and joins) when dropped.
+#[derive(Debug)]
+pub struct LagReporter {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LagReporter {
+    /// Starts reporting for `consumer`'s assigned partitions under `stage`.
+    pub fn start<C>(
+        consumer: std::sync::Arc<rdkafka::consumer::StreamConsumer<C>>,
+        stage: &str,
+    ) -> LagReporter
+    where
+        C: rdkafka::consumer::ConsumerContext + 'static,
+    {
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let signal = stop.clone();
+        let name = stage.to_string();
+        let thread = std::thread::Builder::new()
+            .name(format!("{stage}-lag"))
+            .spawn(move || {
+                let (lock, wake) = &*signal;
+                loop {
+                    let stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    let (stopped, _) = wake
+                        .wait_timeout_while(stopped, LAG_EVERY, |s| !*s)
+                        .unwrap_or_else(|e| e.into_inner());
+                    if *stopped {
+                        return;
+                    }
+                    drop(stopped);
+                    lag_now(&consumer, &name);
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::warn!(stage, "could not start the consumer lag thread; lag not reported");
+        }
+        LagReporter { stop, thread }
+    }
+}
+
+impl Drop for LagReporter {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -241,9 +241,10 @@ pub async fn run(
         })?;
     let cc = kafka::consumer_config(&topology.kafka, &stage.name, &group_id(&stage.name), false)?;
     let epoch = RebalanceEpoch::default();
-    let consumer: StreamConsumer<RebalanceEpoch> = cc
-        .create_with_context(epoch.clone())
-        .map_err(KafkaSetupError::from)?;
+    let consumer: Arc<StreamConsumer<RebalanceEpoch>> = Arc::new(
+        cc.create_with_context(epoch.clone())
+            .map_err(KafkaSetupError::from)?,
+    );
     let client_err = |source| StageError::Client {
         stage: stage.name.clone(),
         source,
@@ -292,7 +293,7 @@ pub async fn run(
 
     let mut report = TransformReport::default();
     let mut last_record = Instant::now();
-    let mut lag_checked = Instant::now();
+    let _lag = super::LagReporter::start(consumer.clone(), &stage.name);
     crate::telemetry::set_ready(&stage.name, false);
     'outer: loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
@@ -303,10 +304,6 @@ pub async fn run(
             .map(|a| a.count() > 0)
             .unwrap_or(false);
         crate::telemetry::set_ready(&stage.name, assigned);
-        if lag_checked.elapsed() >= Duration::from_secs(10) {
-            lag_checked = Instant::now();
-            super::report_lag(&consumer, &stage.name);
-        }
         // Collect a batch: wait for the first record, then up to max_wait for more. Idle time
         // counts from the last record, so consume errors (broker gone) do not reset it.
         let batch = match super::next_batch(
