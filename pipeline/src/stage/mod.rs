@@ -135,7 +135,10 @@ impl LagReporter {
             })
             .ok();
         if thread.is_none() {
-            tracing::warn!(stage, "could not start the consumer lag thread; lag not reported");
+            tracing::warn!(
+                stage,
+                "could not start the consumer lag thread; lag not reported"
+            );
         }
         LagReporter { stop, thread }
     }
