@@ -72,6 +72,10 @@ enum Cmd {
         /// bot token (its webhook secrets are `<secret>-<channel>`).
         #[arg(long, default_value = "dev-token")]
         secret: String,
+        /// Recent requests (with their bodies) kept for `GET /_sim/received`; 0 keeps none
+        /// (the load test counts events from the receipt log instead).
+        #[arg(long, default_value_t = 1_000)]
+        keep_requests: usize,
     },
     /// Serve the schema registry in the foreground.
     Registry {
@@ -192,6 +196,7 @@ async fn main() -> ExitCode {
             kind,
             listen,
             secret,
+            keep_requests,
         } => {
             use devstack::sim::{
                 DatadogSimConfig, ElasticSimConfig, HecSimConfig, SimConfig, SimKind, SimServer,
@@ -233,6 +238,7 @@ async fn main() -> ExitCode {
                 kind,
                 SimConfig {
                     addr: listen,
+                    keep_requests,
                     ..SimConfig::default()
                 },
             )

@@ -48,7 +48,7 @@ pub struct ScenarioReport {
     pub pipeline_rate: Option<Rate>,
     /// The raw copy baseline.
     pub baseline: Option<CopyResult>,
-    /// Pipeline sustained rate / baseline sustained rate.
+    /// Pipeline rate (first to last receipt) / the copy's (first read to last ack).
     pub ratio_to_baseline: Option<f64>,
     /// Planted IOCs vs. events the enrich stage matched.
     pub enrich: Option<EnrichCheck>,

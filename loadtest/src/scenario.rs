@@ -598,6 +598,9 @@ async fn start_simulator(
         "127.0.0.1:0",
         "--secret",
         secret,
+        // Counted from the receipt log: keeping 1,000 bodies of 500 events cost up to 0.75 GiB.
+        "--keep-requests",
+        "0",
     ])
     .env("SECFLOW_SIM_RECEIPT_LOG", receipt_log)
     .env("SECFLOW_LOG", "warn");
@@ -1123,17 +1126,21 @@ async fn throughput(
             ctx.args.drain_timeout
         ));
     }
-    let ratio = rate.sustained_per_s / baseline.rate.sustained_per_s.max(1e-9);
+    // First to last: the pipeline from its first receipt to its last, the copy from its first
+    // read to its last ack. The 10–90 % windows are kept in the report, but the copy's is not a
+    // fair basis: librdkafka acknowledges thousands of records at once, so 80 % of the acks can
+    // land within a few bursts and the window's rate varied 142,000–456,000/s between runs.
+    let ratio = rate.overall_per_s / baseline.wall_per_s.max(1e-9);
     report.goals.push(Goal {
         name: "sustained throughput canonical → enrich → ECS → HTTP sink, ratio to the raw copy"
             .into(),
         goal: "≥ 0.6".into(),
         measured: format!(
-            "{ratio:.3} ({:.0}/s vs {:.0}/s; {:.3} against the copy's first-read-to-last-ack rate of {:.0}/s)",
+            "{ratio:.3} ({:.0}/s first to last receipt vs the copy's {:.0}/s first read to last ack; 10–90 % windows: {:.0}/s vs {:.0}/s)",
+            rate.overall_per_s,
+            baseline.wall_per_s,
             rate.sustained_per_s,
             baseline.rate.sustained_per_s,
-            rate.sustained_per_s / baseline.wall_per_s.max(1e-9),
-            baseline.wall_per_s
         ),
         met: ratio >= 0.6,
     });
