@@ -346,7 +346,13 @@ mod tests {
             {"metadata": {"uid": "ocsf-1"}}, {"event_id": 7, "id": "top-1"}, {"event_id": "c-1"},
             {"nothing": true}]"#;
         let ids = default_ids(body).expect("reads");
-        let want = [Some("ecs-1"), Some("ocsf-1"), Some("top-1"), Some("c-1"), None];
+        let want = [
+            Some("ecs-1"),
+            Some("ocsf-1"),
+            Some("top-1"),
+            Some("c-1"),
+            None,
+        ];
         assert_eq!(ids.iter().map(Option::as_deref).collect::<Vec<_>>(), want);
         // The same through the generic path (JSON pointers on a tree).
         let tree: Vec<Value> = serde_json::from_slice(body).expect("json");
