@@ -147,6 +147,23 @@ pub fn frame(schema_id: u32, datum: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Rewrites an Avro datum written with `writer` as a datum of `reader` (schema resolution:
+/// fields matched by name, defaults filled in, missing ones refused).
+pub fn resolve_datum(
+    datum: &[u8],
+    writer: &Schema,
+    reader: &Schema,
+) -> Result<Vec<u8>, apache_avro::Error> {
+    let mut input = datum;
+    let value = apache_avro::reader::datum::GenericDatumReader::builder(writer)
+        .reader_schema(reader)
+        .build()?
+        .read_value(&mut input)?;
+    apache_avro::writer::datum::GenericDatumWriter::builder(reader)
+        .build()?
+        .write_value_to_vec(value)
+}
+
 /// One record type's schema, as `processors` defines it.
 #[derive(Debug, Clone, Copy)]
 pub struct OurSchema {
@@ -322,18 +339,13 @@ impl CanonicalCodec {
             .writer(topic)
             .await
             .map_err(|e| EncodeError::Registry(e.to_string()))?;
+        let ours = event.to_avro_datum()?;
         match writer {
-            WriterSchema::Current => Ok(frame(id, &event.to_avro_datum()?)),
+            WriterSchema::Current => Ok(frame(id, &ours)),
             WriterSchema::Other(schema) => {
-                let value = event
-                    .to_avro_value()?
-                    .resolve(&schema)
-                    .map_err(EventError::from)?;
-                let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
-                    .build()
-                    .and_then(|w| w.write_value_to_vec(value))
-                    .map_err(EventError::from)?;
-                Ok(frame(id, &datum))
+                let theirs =
+                    resolve_datum(&ours, event::schema(), &schema).map_err(EventError::from)?;
+                Ok(frame(id, &theirs))
             }
         }
     }

@@ -11,7 +11,8 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::codec::{
-    frame, framed_schema_id, CodecSetupError, LookupError, OurSchema, RegistrySchemas, WriterSchema,
+    frame, framed_schema_id, resolve_datum, CodecSetupError, LookupError, OurSchema,
+    RegistrySchemas, WriterSchema,
 };
 use crate::kafka::{self, KafkaSetupError};
 use crate::topology::{KafkaConfig, SchemaRegistryConfig};
@@ -94,17 +95,8 @@ impl IndicatorCodec {
                         indicator::SCHEMA_NAME
                     ))
                 };
-                let mut input = datum.as_slice();
-                let value =
-                    apache_avro::reader::datum::GenericDatumReader::builder(indicator::schema())
-                        .reader_schema(&schema)
-                        .build()
-                        .and_then(|r| r.read_value(&mut input))
-                        .map_err(refused)?;
-                let theirs = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
-                    .build()
-                    .and_then(|w| w.write_value_to_vec(value))
-                    .map_err(refused)?;
+                let theirs =
+                    resolve_datum(&datum, indicator::schema(), &schema).map_err(refused)?;
                 Ok(frame(id, &theirs))
             }
         }
@@ -125,17 +117,8 @@ impl IndicatorCodec {
                         indicator::SCHEMA_NAME
                     ))
                 };
-                let mut input = datum;
-                let value = apache_avro::reader::datum::GenericDatumReader::builder(&writer)
-                    .reader_schema(indicator::schema())
-                    .build()
-                    .and_then(|r| r.read_value(&mut input))
-                    .map_err(undecodable)?;
-                let mut ours = Vec::new();
-                apache_avro::writer::datum::GenericDatumWriter::builder(indicator::schema())
-                    .build()
-                    .and_then(|w| w.write_value(&mut ours, value))
-                    .map_err(undecodable)?;
+                let ours =
+                    resolve_datum(datum, &writer, indicator::schema()).map_err(undecodable)?;
                 Indicator::from_avro_datum(&ours)
                     .map_err(|e| IndicatorCodecError::Undecodable(e.to_string()))
             }

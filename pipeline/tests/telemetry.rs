@@ -53,6 +53,20 @@ fn trace_ids_on_topic(t: &pipeline::topology::Topology, topic: &str) -> BTreeSet
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).
+/// `secflow run --topology FILE ARGS…` with its metrics listener on `port`, quiet.
+fn run_with_metrics(topology: &std::path::Path, port: u16, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["run", "--topology"])
+        .arg(topology)
+        .args(args)
+        .env("SECFLOW_METRICS_ADDR", format!("127.0.0.1:{port}"))
+        .env("SECFLOW_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn trace_id(tp: &str) -> Option<&str> {
     let mut parts = tp.split('-');
     let (version, trace, span, flags) =
@@ -102,16 +116,7 @@ async fn metrics_count_what_flowed_and_traceparent_reaches_the_sink() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(["run", "--topology"])
-        .arg(&env.topology_file)
-        .args(["--until-idle", "10"])
-        .env("SECFLOW_METRICS_ADDR", format!("127.0.0.1:{port}"))
-        .env("SECFLOW_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_with_metrics(&env.topology_file, port, &["--until-idle", "10"]);
 
     // Scrape while it runs, until the sink has delivered everything.
     let http = reqwest::Client::new();
@@ -476,15 +481,7 @@ async fn a_quiet_stage_becomes_ready() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(["run", "--topology"])
-        .arg(&env.topology_file)
-        .env("SECFLOW_METRICS_ADDR", format!("127.0.0.1:{port}"))
-        .env("SECFLOW_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_with_metrics(&env.topology_file, port, &[]);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last = (0u16, String::new());
