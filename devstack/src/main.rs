@@ -10,6 +10,12 @@ use devstack::launcher::{self, Ports, StateDir};
 use devstack::registry::{serve, Compatibility, RegistryConfig};
 use devstack::services;
 
+/// jemalloc for the whole process: the crate's `unprefixed_malloc_on_supported_platforms`
+/// feature makes it the `malloc` of librdkafka and RocksDB too. Under load glibc's malloc and
+/// free took 25–30 % of every stage's CPU (docs/benchmarks.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "devstack",
