@@ -334,15 +334,33 @@ impl CanonicalCodec {
     /// Encodes `event` for `topic` (registering the canonical schema under `<topic>-value` on
     /// first use when auto-register is on; else written with the subject's latest version).
     pub async fn encode(&self, topic: &str, event: &SecurityEvent) -> Result<Vec<u8>, EncodeError> {
+        event.validate()?;
+        self.encode_validated(topic, event).await
+    }
+
+    /// [`CanonicalCodec::encode`] for an event the caller has validated already (the enrich
+    /// stage: decoding validated it, and it checks the matches it appends), so it is not
+    /// validated twice. The current schema is written straight into the framed buffer.
+    pub async fn encode_validated(
+        &self,
+        topic: &str,
+        event: &SecurityEvent,
+    ) -> Result<Vec<u8>, EncodeError> {
         let (id, writer) = self
             .schemas
             .writer(topic)
             .await
             .map_err(|e| EncodeError::Registry(e.to_string()))?;
-        let ours = event.to_avro_datum()?;
         match writer {
-            WriterSchema::Current => Ok(frame(id, &ours)),
+            WriterSchema::Current => {
+                let mut out = frame(id, &[]);
+                out.reserve(1024);
+                event.write_avro_datum_unvalidated(&mut out);
+                Ok(out)
+            }
             WriterSchema::Other(schema) => {
+                let mut ours = Vec::with_capacity(1024);
+                event.write_avro_datum_unvalidated(&mut ours);
                 let theirs =
                     resolve_datum(&ours, event::schema(), &schema).map_err(EventError::from)?;
                 Ok(frame(id, &theirs))

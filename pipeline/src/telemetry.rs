@@ -181,6 +181,14 @@ fn labels(l: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
+fn same_labels(have: &Labels, want: &[(&str, &str)]) -> bool {
+    have.len() == want.len()
+        && have
+            .iter()
+            .zip(want)
+            .all(|((k, v), (wk, wv))| k == wk && v == wv)
+}
+
 impl Registry {
     fn update(&self, name: &str, l: &[(&str, &str)], f: impl FnOnce(MetricKind, &mut Series)) {
         let Some((name, kind)) = entry(name) else {
@@ -196,9 +204,14 @@ impl Registry {
             return;
         };
         let mut all = lock(&self.series);
-        let series = all
-            .entry(name)
-            .or_default()
+        let metric = all.entry(name).or_default();
+        // Stages update metrics per record: an existing series is found without building its
+        // label strings (a metric has a handful of series, so the scan is short).
+        if let Some((_, series)) = metric.iter_mut().find(|(k, _)| same_labels(k, l)) {
+            f(kind, series);
+            return;
+        }
+        let series = metric
             .entry(labels(l))
             .or_insert_with(|| match kind {
                 MetricKind::Histogram(b) => Series::Histogram {

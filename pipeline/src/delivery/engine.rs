@@ -187,8 +187,9 @@ fn header_str<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
     })
 }
 
-fn payload_format(role: TopicRole, m: &BorrowedMessage<'_>) -> PayloadFormat {
-    match header_str(m, FORMAT_HEADER) {
+/// The format of a payload: its `secflow.format` header (`declared`) or the input topic's role.
+fn payload_format(role: TopicRole, declared: Option<&str>) -> PayloadFormat {
+    match declared {
         Some("ecs") => PayloadFormat::Ecs,
         Some("ocsf") => PayloadFormat::Ocsf,
         Some("cef") => PayloadFormat::Cef,
@@ -443,20 +444,22 @@ pub async fn run(
                 lock(&shared.report).records += 1;
                 telemetry::count("secflow_records_in_total", &[("stage", stage.name.as_str()), ("topic", m.topic())], 1);
                 lock(&tracker).started(m.topic(), m.partition(), m.offset());
+                // Headers are read from this copy: each lookup on the message itself walks its
+                // headers through librdkafka again.
                 let original = OriginalRecord::from_message(&m);
-                let first_failure_ms = header_str(&m, header::FIRST_FAILURE_MS).and_then(|v| v.parse().ok());
-                let format = payload_format(stage.input, &m);
+                let first_failure_ms = original.header_str(header::FIRST_FAILURE_MS).and_then(|v| v.parse().ok());
+                let format = payload_format(stage.input, original.header_str(FORMAT_HEADER));
                 let span = telemetry::RecordSpan::consumed("secflow.sink.deliver", telemetry::SpanKind::Client, &stage.name, &m);
                 let mut record = SinkRecord {
-                    event_id: header_str(&m, EVENT_ID_HEADER).map(str::to_string),
-                    tenant: header_str(&m, TENANT_HEADER)
+                    event_id: original.header_str(EVENT_ID_HEADER).map(str::to_string),
+                    tenant: original.header_str(TENANT_HEADER)
                         .map(str::to_string)
                         .or_else(|| m.key().and_then(|k| std::str::from_utf8(k).ok()).map(str::to_string)),
-                    event_time_ms: header_str(&m, EVENT_TIME_HEADER).and_then(|v| v.parse().ok()),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    event_time_ms: original.header_str(EVENT_TIME_HEADER).and_then(|v| v.parse().ok()),
+                    key: original.key.clone(),
+                    payload: original.value.clone().unwrap_or_default(),
                     format,
-                    traceparent: span.traceparent().or_else(|| header_str(&m, header::TRACEPARENT)).map(str::to_string),
+                    traceparent: span.traceparent().or_else(|| original.header_str(header::TRACEPARENT)).map(str::to_string),
                 };
                 let envelope_fail = |class: &str, message: String, reason: DlqReason| DeadLetter {
                     original: original.clone(),

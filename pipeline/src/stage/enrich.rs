@@ -541,7 +541,11 @@ pub async fn run(
                     let new = (event.enrichments.len() - before) as u64;
                     let mut backoff = TransientBackoff::new();
                     let encoded = loop {
-                        match codec.encode(&output, &event).await {
+                        // Decoding validated the event; only the appended matches are new.
+                        if let Err(e) = event.validate_enrichments_from(before) {
+                            break Err(EncodeError::from(e));
+                        }
+                        match codec.encode_validated(&output, &event).await {
                             Err(EncodeError::Registry(e)) => {
                                 let delay = backoff.next_delay();
                                 warn!(stage = %stage.name, error = %e, ?delay, "schema registry unavailable, retrying");

@@ -205,6 +205,13 @@ impl SecurityEvent {
         Ok(out)
     }
 
+    /// Append the Avro binary datum of the current schema to `out` **without validating**: for
+    /// an event already validated as a whole (decoded with [`SecurityEvent::from_avro_datum`],
+    /// then only extended with checked parts), where a second full validation is wasted work.
+    pub fn write_avro_datum_unvalidated(&self, out: &mut Vec<u8>) {
+        self.encode(out);
+    }
+
     /// Decode a plain Avro binary datum written with the current schema, refusing trailing
     /// bytes, and validate it.
     pub fn from_avro_datum(bytes: &[u8]) -> Result<SecurityEvent, EventError> {

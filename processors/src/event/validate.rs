@@ -652,7 +652,17 @@ impl SecurityEvent {
             check!(text(t), "tags[{i}]");
         }
 
-        for (i, e) in self.enrichments.iter().enumerate() {
+        self.validate_enrichments_from(0)?;
+
+        check!(opt(self.raw.as_deref(), text), "raw");
+        Ok(())
+    }
+
+    /// Checks `enrichments[from..]` only, as [`SecurityEvent::validate`] checks them. The enrich
+    /// stage decodes (and so validates) an event, appends its matches and checks just those
+    /// before it writes the event again.
+    pub fn validate_enrichments_from(&self, from: usize) -> Result<(), EventError> {
+        for (i, e) in self.enrichments.iter().enumerate().skip(from) {
             check!(ident(&e.indicator_id, 512), "enrichments[{i}].indicator_id");
             check!(lower_token(&e.ioc_type), "enrichments[{i}].ioc_type");
             check!(text(&e.ioc_value), "enrichments[{i}].ioc_value");
@@ -672,8 +682,6 @@ impl SecurityEvent {
             );
             check!(text(&e.provider), "enrichments[{i}].provider");
         }
-
-        check!(opt(self.raw.as_deref(), text), "raw");
         Ok(())
     }
 
