@@ -59,6 +59,12 @@ pub struct CopyResult {
     /// CPU seconds (user + system) of the copy process.
     #[serde(default)]
     pub cpu_s: f64,
+    /// When the first record was read (Unix ms).
+    #[serde(default)]
+    pub first_read_ms: i64,
+    /// When the last record was acknowledged (Unix ms).
+    #[serde(default)]
+    pub last_ack_ms: i64,
 }
 
 fn now_ms() -> i64 {
@@ -166,6 +172,8 @@ pub async fn run(args: CopyArgs) -> Result<()> {
         rate: Rate::of(times),
         cpu_s: crate::procs::cpu_ticks(std::process::id()).unwrap_or(0) as f64
             / crate::procs::ticks_per_s(),
+        first_read_ms: first_consumed_ms.unwrap_or(last_ack),
+        last_ack_ms: last_ack,
     };
     std::fs::write(&args.result, serde_json::to_vec_pretty(&result)?)
         .with_context(|| args.result.display().to_string())?;

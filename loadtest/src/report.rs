@@ -50,6 +50,9 @@ pub struct ScenarioReport {
     pub baseline: Option<CopyResult>,
     /// Pipeline rate (first to last receipt) / the copy's (first read to last ack).
     pub ratio_to_baseline: Option<f64>,
+    /// The same copy three times over, chained: the floor of three Kafka hops.
+    #[serde(default)]
+    pub chain: Option<ChainBaseline>,
     /// Planted IOCs vs. events the enrich stage matched.
     pub enrich: Option<EnrichCheck>,
     /// The sink outage.
@@ -308,8 +311,22 @@ impl Report {
                     p.sustained_per_s, p.overall_per_s, p.span_s
                 );
             }
+            if let Some(c) = &r.chain {
+                let cpu: f64 = c.copies.iter().map(|x| x.cpu_s).sum();
+                let _ = writeln!(
+                    s,
+                    "| {} chained copies (no work, same broker) | {:.0}/s from the first record read to the last ack of the last copy, {:.2} of the copy ({:.1} CPU s in all) |",
+                    c.copies.len(),
+                    c.per_s,
+                    c.ratio_to_copy,
+                    cpu
+                );
+            }
             if let Some(x) = r.ratio_to_baseline {
                 let _ = writeln!(s, "| pipeline / baseline | {x:.2} |");
+            }
+            if let Some(x) = r.chain.as_ref().and_then(|c| c.pipeline_ratio) {
+                let _ = writeln!(s, "| pipeline / chained copies | {x:.2} |");
             }
             if let Some(l) = &r.latency {
                 let _ = writeln!(
@@ -433,5 +450,35 @@ mod tests {
         let t = thin(&long, 150);
         assert_eq!(t.len(), 150);
         assert_eq!((t[0], t[149]), ((0.0, 1.0), (999.0, 1000.0)));
+    }
+}
+
+/// Copies chained through the broker (canonical → chain-1 → … → chain-N), all running at once:
+/// what N Kafka hops cost on this machine with no work in them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChainBaseline {
+    /// Each copy's own figures, first hop first.
+    pub copies: Vec<CopyResult>,
+    /// Records over the time from the first copy's first read to the last copy's last ack.
+    pub per_s: f64,
+    /// `per_s` / the single copy's first-read-to-last-ack rate.
+    pub ratio_to_copy: f64,
+    /// The pipeline's first-to-last receipt rate / `per_s` (throughput scenario).
+    pub pipeline_ratio: Option<f64>,
+}
+
+impl ChainBaseline {
+    /// The chain's figures from its copies' results.
+    pub fn of(copies: Vec<CopyResult>, single: &CopyResult) -> ChainBaseline {
+        let first = copies.first().map_or(0, |c| c.first_read_ms);
+        let last = copies.last().map_or(0, |c| c.last_ack_ms);
+        let acked = copies.last().map_or(0, |c| c.acked);
+        let per_s = acked as f64 * 1000.0 / (last - first).max(1) as f64;
+        ChainBaseline {
+            ratio_to_copy: per_s / single.wall_per_s.max(1e-9),
+            copies,
+            per_s,
+            pipeline_ratio: None,
+        }
     }
 }

@@ -16,8 +16,8 @@ use crate::gen::{self, Generator};
 use crate::procs::{self, Child, Sampler};
 use crate::receipts::Receipts;
 use crate::report::{
-    Delivery, EnrichCheck, Generation, Goal, Machine, Outage, ProcessFigures, ScenarioReport,
-    Settings, TimelineBucket,
+    ChainBaseline, Delivery, EnrichCheck, Generation, Goal, Machine, Outage, ProcessFigures,
+    ScenarioReport, Settings, TimelineBucket,
 };
 use crate::stack::Stack;
 use crate::stats::{Latency, Rate, RssSummary};
@@ -448,8 +448,8 @@ impl Ctx {
     }
 
     fn check_stages_alive(&mut self) -> Result<()> {
-        // The copy ends by itself; everything else must keep running.
-        for c in self.children.iter_mut().filter(|c| c.name != "copy") {
+        // The copies end by themselves; everything else must keep running.
+        for c in self.children.iter_mut().filter(|c| !is_copy(&c.name)) {
             if let Some(status) = c.exited() {
                 bail!(
                     "{} (pid {}) exited ({status}):\n{}",
@@ -924,6 +924,13 @@ async fn run_one(args: &RunArgs, scenario: Scenario) -> Result<ScenarioReport> {
     if let (Some(b), Some(p)) = (&report.baseline, report.processes.get_mut("copy")) {
         p.cpu_s = b.cpu_s;
     }
+    if let Some(c) = &report.chain {
+        for (i, copy) in c.copies.iter().enumerate() {
+            if let Some(p) = report.processes.get_mut(&format!("chain-{}", i + 1)) {
+                p.cpu_s = copy.cpu_s;
+            }
+        }
+    }
     report.rss_series = rss;
     report.marks = marks;
     report.notes.append(&mut ctx.notes);
@@ -1048,56 +1055,24 @@ async fn throughput(
     }
 
     // The raw copy, through the same broker, same records, same partitions.
+    let canonical = ctx.topic(TopicRole::Canonical);
     let copy_topic = format!("loadtest.{}.copy", ctx.run);
-    pipeline::kafka::create_topics(
-        &ctx.topology.kafka,
-        &[ResolvedTopic {
-            name: copy_topic.clone(),
-            partitions: ctx.args.partitions,
-            replication_factor: 1,
-            config: BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]),
-        }],
-    )
-    .await?;
-    let result_file = ctx.dir.join("copy.json");
-    let mut cmd = Command::new(&ctx.bins.loadtest);
-    cmd.arg("copy")
-        .arg("--topology")
-        .arg(&ctx.topology_file)
-        .arg("--from")
-        .arg(ctx.topic(TopicRole::Canonical))
-        .arg("--to")
-        .arg(&copy_topic)
-        .arg("--group")
-        .arg(format!("loadtest.copy.{}", ctx.run))
-        .arg("--expect")
-        .arg(o.acked.to_string())
-        .arg("--timeout")
-        .arg(ctx.args.drain_timeout.to_string())
-        .arg("--result")
-        .arg(&result_file)
-        .env("SECFLOW_LOG", "warn");
     println!("   raw copy");
     ctx.sampler.mark("copy start");
-    let mut copy = Child::spawn("copy", cmd, &ctx.dir)?;
-    ctx.sampler.watch("copy", copy.pid);
-    let status = copy
-        .wait(Duration::from_secs(ctx.args.drain_timeout + 30))
-        .await;
+    let results = run_copies(ctx, &[("copy", canonical.clone(), copy_topic)], o.acked).await?;
     ctx.sampler.mark("copy end");
-    if status.is_none_or(|s| !s.success()) {
-        bail!("the copy failed ({status:?}):\n{}", copy.log_tail());
-    }
-    ctx.children.push(copy);
-    let baseline: CopyResult = serde_json::from_slice(
-        &std::fs::read(&result_file).with_context(|| result_file.display().to_string())?,
-    )?;
+    let baseline = results
+        .into_iter()
+        .next()
+        .context("the copy left no result")?;
     println!(
         "   raw copy: {:.0}/s sustained",
         baseline.rate.sustained_per_s
     );
+
     report.pipeline_rate = None;
     if scenario == Scenario::Baseline {
+        report.chain = Some(chained_copies(ctx, &canonical, o.acked, &baseline).await?);
         report.baseline = Some(baseline);
         return Ok(());
     }
@@ -1130,6 +1105,7 @@ async fn throughput(
     // read to its last ack. The 10–90 % windows are kept in the report, but the copy's is not a
     // fair basis: librdkafka acknowledges thousands of records at once, so 80 % of the acks can
     // land within a few bursts and the window's rate varied 142,000–456,000/s between runs.
+    let rate_overall = rate.overall_per_s;
     let ratio = rate.overall_per_s / baseline.wall_per_s.max(1e-9);
     report.goals.push(Goal {
         name: "sustained throughput canonical → enrich → ECS → HTTP sink, ratio to the raw copy"
@@ -1144,14 +1120,126 @@ async fn throughput(
         ),
         met: ratio >= 0.6,
     });
+    let single = baseline.clone();
     report.pipeline_rate = Some(rate);
     report.baseline = Some(baseline);
     report.ratio_to_baseline = Some(ratio);
+    // After the pipeline, so that its figure is taken on the same broker state as the copy's.
+    let mut chain = chained_copies(ctx, &canonical, o.acked, &single).await?;
+    chain.pipeline_ratio = Some(rate_overall / chain.per_s.max(1e-9));
+    report.chain = Some(chain);
     report.enrich = Some(EnrichCheck {
         planted: g.planted,
         ..EnrichCheck::default()
     });
     Ok(())
+}
+
+/// Whether a child is one of the copies (`copy`, `chain-N`), which end by themselves.
+fn is_copy(name: &str) -> bool {
+    name == "copy" || name.starts_with("chain-")
+}
+
+/// Copies in the three-hop chain of the throughput scenario.
+const CHAIN_HOPS: usize = 3;
+
+/// The copy three times over, chained and running at once (canonical → chain-1 → chain-2 →
+/// chain-3): what three Kafka hops cost on this machine with no work in them — the floor under
+/// any pipeline of three stages.
+async fn chained_copies(
+    ctx: &mut Ctx,
+    canonical: &str,
+    expect: u64,
+    single: &CopyResult,
+) -> Result<ChainBaseline> {
+    let hops: Vec<(String, String, String)> = (1..=CHAIN_HOPS)
+        .map(|i| {
+            let from = match i {
+                1 => canonical.to_string(),
+                _ => format!("loadtest.{}.chain-{}", ctx.run, i - 1),
+            };
+            (
+                format!("chain-{i}"),
+                from,
+                format!("loadtest.{}.chain-{i}", ctx.run),
+            )
+        })
+        .collect();
+    let hops: Vec<(&str, String, String)> = hops
+        .iter()
+        .map(|(n, f, t)| (n.as_str(), f.clone(), t.clone()))
+        .collect();
+    println!("   {CHAIN_HOPS} chained copies");
+    ctx.sampler.mark("chain start");
+    let copies = run_copies(ctx, &hops, expect).await?;
+    ctx.sampler.mark("chain end");
+    let chain = ChainBaseline::of(copies, single);
+    println!(
+        "   {CHAIN_HOPS} chained copies: {:.0}/s first read to last ack ({:.2} of the copy)",
+        chain.per_s, chain.ratio_to_copy
+    );
+    Ok(chain)
+}
+
+/// Runs `loadtest copy` processes at once, one per `(name, from, to)`, each until it has copied
+/// `expect` records; their results in the same order.
+async fn run_copies(
+    ctx: &mut Ctx,
+    hops: &[(&str, String, String)],
+    expect: u64,
+) -> Result<Vec<CopyResult>> {
+    let topics: Vec<ResolvedTopic> = hops
+        .iter()
+        .map(|(_, _, to)| ResolvedTopic {
+            name: to.clone(),
+            partitions: ctx.args.partitions,
+            replication_factor: 1,
+            config: BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]),
+        })
+        .collect();
+    pipeline::kafka::create_topics(&ctx.topology.kafka, &topics).await?;
+    let mut running = Vec::new();
+    for (name, from, to) in hops {
+        let result_file = ctx.dir.join(format!("{name}.json"));
+        let mut cmd = Command::new(&ctx.bins.loadtest);
+        cmd.arg("copy")
+            .arg("--topology")
+            .arg(&ctx.topology_file)
+            .arg("--from")
+            .arg(from)
+            .arg("--to")
+            .arg(to)
+            .arg("--group")
+            .arg(format!("loadtest.{name}.{}", ctx.run))
+            .arg("--expect")
+            .arg(expect.to_string())
+            .arg("--timeout")
+            .arg(ctx.args.drain_timeout.to_string())
+            .arg("--result")
+            .arg(&result_file)
+            .env("SECFLOW_LOG", "warn");
+        let child = Child::spawn(name, cmd, &ctx.dir)?;
+        ctx.sampler.watch(name, child.pid);
+        running.push((child, result_file));
+    }
+    let mut results = Vec::new();
+    for (mut child, result_file) in running {
+        let status = child
+            .wait(Duration::from_secs(ctx.args.drain_timeout + 30))
+            .await;
+        if status.is_none_or(|s| !s.success()) {
+            bail!(
+                "the copy {} failed ({status:?}):\n{}",
+                child.name,
+                child.log_tail()
+            );
+        }
+        ctx.children.push(child);
+        results.push(serde_json::from_slice(
+            &std::fs::read(&result_file).with_context(|| result_file.display().to_string())?,
+        )?);
+    }
+    Ok(results)
 }
 
 /// Events at a rate through the running pipeline: end-to-end latency.

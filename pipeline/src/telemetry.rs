@@ -211,16 +211,14 @@ impl Registry {
             f(kind, series);
             return;
         }
-        let series = metric
-            .entry(labels(l))
-            .or_insert_with(|| match kind {
-                MetricKind::Histogram(b) => Series::Histogram {
-                    buckets: vec![0; b.len()],
-                    count: 0,
-                    sum: 0.0,
-                },
-                _ => Series::Value(0.0),
-            });
+        let series = metric.entry(labels(l)).or_insert_with(|| match kind {
+            MetricKind::Histogram(b) => Series::Histogram {
+                buckets: vec![0; b.len()],
+                count: 0,
+                sum: 0.0,
+            },
+            _ => Series::Value(0.0),
+        });
         f(kind, series);
     }
 
