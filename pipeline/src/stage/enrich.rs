@@ -466,8 +466,11 @@ pub async fn run(
     let mut last_record = Instant::now();
     let lag = super::LagReporter::start(consumer.clone(), &stage.name);
     let mut failure = None;
+    // At most one batch waits for its acknowledgements while the next is read and processed.
+    let mut in_flight: Option<InFlight<'_>> = None;
     'outer: loop {
-        if limits.max_records.is_some_and(|max| report.records >= max) {
+        let counted = report.records + in_flight.as_ref().map_or(0, |f| f.batch.len() as u64);
+        if limits.max_records.is_some_and(|max| counted >= max) {
             break;
         }
         let assigned = consumer
@@ -482,21 +485,31 @@ pub async fn run(
             });
             break;
         }
-        let batch = match super::next_batch(
+        let next = super::next_batch(
             &consumer,
             &stage.name,
             stage.max_batch,
             Duration::from_millis(stage.max_wait_ms),
             &limits,
-            report.records,
+            counted,
             &mut last_record,
             &mut shutdown,
         )
-        .await
-        {
+        .await;
+        let batch = match next {
             super::NextBatch::Batch(b) => b,
-            super::NextBatch::Stop => break,
-            super::NextBatch::Retry | super::NextBatch::Quiet => continue,
+            other => {
+                // Nothing new: settle the batch in flight so its offsets move while quiet.
+                if let Some(f) = in_flight.take() {
+                    f.settle(&consumer, &stage.name, &input, &output, &mut report)
+                        .await
+                        .map_err(client_err)?;
+                }
+                match other {
+                    super::NextBatch::Stop => break,
+                    _ => continue,
+                }
+            }
         };
 
         let mut deliveries = Vec::with_capacity(batch.len());
@@ -604,36 +617,31 @@ pub async fn run(
             }
             spans.push(span);
         }
-        // Every output and dead letter of the batch acknowledged: the offsets may move.
-        for d in deliveries {
-            match d.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(client_err(e)),
-                Err(_) => return Err(client_err(KafkaError::Canceled)),
-            }
+        // This batch is queued; the previous one is settled now, so its acknowledgements came
+        // back while this one was read and processed (the producer keeps the order).
+        if let Some(f) = in_flight.take() {
+            f.settle(&consumer, &stage.name, &input, &output, &mut report)
+                .await
+                .map_err(client_err)?;
         }
-        for m in &batch {
-            if let Err(e) = consumer.store_offset_from_message(m) {
-                // Lost the partition in a rebalance: its new owner reads the record again.
-                warn!(stage = %stage.name, partition = m.partition(), offset = m.offset(), error = %e, "offset not stored");
-            }
-        }
-        drop(spans);
-        report.records += batch.len() as u64;
-        report.written += batch.len() as u64 - dead.len() as u64;
-        report.matched_events += matched;
-        report.matches += added;
-        count_batch(
-            &stage.name,
-            &input,
-            &output,
-            batch.len(),
+        in_flight = Some(InFlight {
+            batch,
+            deliveries,
+            spans,
+            dead,
             matched,
             added,
-            &dead,
-        );
-        for (class, _) in dead {
-            *report.dead_lettered.entry(class).or_default() += 1;
+        });
+    }
+    if let Some(f) = in_flight.take() {
+        if let Err(e) = f
+            .settle(&consumer, &stage.name, &input, &output, &mut report)
+            .await
+        {
+            match failure {
+                None => return Err(client_err(e)),
+                Some(_) => warn!(stage = %stage.name, error = %e, "the last batch was not fully written; it is read again"),
+            }
         }
     }
     match consumer.commit_consumer_state(CommitMode::Sync) {
@@ -653,6 +661,55 @@ pub async fn run(
     match failure {
         Some(e) => Err(e),
         None => Ok(report),
+    }
+}
+
+/// A batch whose records are queued to the producer but not all acknowledged yet.
+struct InFlight<'a> {
+    batch: Vec<BorrowedMessage<'a>>,
+    deliveries: Vec<DeliveryFuture>,
+    /// One per record, ended when the batch is settled (dropped with it).
+    spans: Vec<RecordSpan>,
+    /// Error class and DLQ reason of each dead letter.
+    dead: Vec<(String, &'static str)>,
+    matched: u64,
+    added: u64,
+}
+
+impl InFlight<'_> {
+    /// Waits for every output and dead letter of the batch; then its offsets may move.
+    async fn settle<C: rdkafka::consumer::ConsumerContext>(
+        self,
+        consumer: &rdkafka::consumer::StreamConsumer<C>,
+        stage: &str,
+        input: &str,
+        output: &str,
+        report: &mut EnrichReport,
+    ) -> Result<(), KafkaError> {
+        for d in self.deliveries {
+            match d.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(e),
+                Err(_) => return Err(KafkaError::Canceled),
+            }
+        }
+        for m in &self.batch {
+            if let Err(e) = consumer.store_offset_from_message(m) {
+                // Lost the partition in a rebalance: its new owner reads the record again.
+                warn!(stage, partition = m.partition(), offset = m.offset(), error = %e, "offset not stored");
+            }
+        }
+        drop(self.spans);
+        let n = self.batch.len();
+        report.records += n as u64;
+        report.written += (n - self.dead.len()) as u64;
+        report.matched_events += self.matched;
+        report.matches += self.added;
+        count_batch(stage, input, output, n, self.matched, self.added, &self.dead);
+        for (class, _) in self.dead {
+            *report.dead_lettered.entry(class).or_default() += 1;
+        }
+        Ok(())
     }
 }
 
