@@ -640,7 +640,9 @@ pub async fn run(
         {
             match failure {
                 None => return Err(client_err(e)),
-                Some(_) => warn!(stage = %stage.name, error = %e, "the last batch was not fully written; it is read again"),
+                Some(_) => {
+                    warn!(stage = %stage.name, error = %e, "the last batch was not fully written; it is read again")
+                }
             }
         }
     }
@@ -705,7 +707,15 @@ impl InFlight<'_> {
         report.written += (n - self.dead.len()) as u64;
         report.matched_events += self.matched;
         report.matches += self.added;
-        count_batch(stage, input, output, n, self.matched, self.added, &self.dead);
+        count_batch(
+            stage,
+            input,
+            output,
+            n,
+            self.matched,
+            self.added,
+            &self.dead,
+        );
         for (class, _) in self.dead {
             *report.dead_lettered.entry(class).or_default() += 1;
         }

@@ -1,8 +1,9 @@
 //! Building webhook requests: one per event, or JSON arrays split by size and count.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::template::{push_event, text};
+use super::template::{json_payload, text};
 use super::{signing, WebhookMode, WebhookSink};
 use crate::sink::{
     common_traceparent, gzip, pack, push_json_str, BuildResult, HttpRequest, Outcome, SinkRecord,
@@ -15,11 +16,12 @@ pub const EVENT_ID_HEADER: &str = "X-Secflow-Event-Id";
 ///
 /// # Errors
 /// Why the record cannot be encoded (`invalid_payload`).
-pub fn element(sink: &WebhookSink, record: &SinkRecord) -> Result<Vec<u8>, String> {
+pub fn element<'r>(sink: &WebhookSink, record: &'r SinkRecord) -> Result<Cow<'r, [u8]>, String> {
     let mut out = Vec::with_capacity(record.payload.len() + 64);
     match &sink.template {
         Some(t) => t.render(record, &mut out)?,
-        None if record.format.is_json() => push_event(record, &mut out)?,
+        // A JSON payload is the element as it is (checked, not copied).
+        None if record.format.is_json() => return json_payload(record).map(Cow::Borrowed),
         None => {
             out.push(b'{');
             if let Some(id) = &record.event_id {
@@ -37,7 +39,7 @@ pub fn element(sink: &WebhookSink, record: &SinkRecord) -> Result<Vec<u8>, Strin
             out.push(b'}');
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Unix seconds of `now` (0 before the epoch).
@@ -53,7 +55,7 @@ pub fn build(sink: &WebhookSink, batch: &[SinkRecord], now: SystemTime) -> Build
     let max = config.max_request_bytes.max(1);
     let ts = unix_seconds(now);
     let mut rejected = Vec::new();
-    let mut encoded: Vec<(usize, Vec<u8>)> = Vec::with_capacity(batch.len());
+    let mut encoded: Vec<(usize, Cow<'_, [u8]>)> = Vec::with_capacity(batch.len());
     for (i, record) in batch.iter().enumerate() {
         match element(sink, record) {
             Ok(e) if e.len() + 2 > max => rejected.push((
@@ -89,7 +91,7 @@ pub fn build(sink: &WebhookSink, batch: &[SinkRecord], now: SystemTime) -> Build
             let body = match config.mode {
                 WebhookMode::Event => chunk
                     .first()
-                    .map(|&p| encoded[p].1.clone())
+                    .map(|&p| encoded[p].1.to_vec())
                     .unwrap_or_default(),
                 WebhookMode::Batch => {
                     let mut b = Vec::with_capacity(

@@ -113,13 +113,21 @@ fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 /// Invalid JSON, or text that is not UTF-8.
 pub fn push_event(record: &SinkRecord, out: &mut Vec<u8>) -> Result<(), String> {
     if record.format.is_json() {
-        serde_json::from_slice::<serde::de::IgnoredAny>(&record.payload)
-            .map_err(|e| format!("payload is not JSON: {e}"))?;
-        out.extend_from_slice(record.payload.trim_ascii());
+        out.extend_from_slice(json_payload(record)?);
     } else {
         push_json_str(out, text(record)?);
     }
     Ok(())
+}
+
+/// A JSON payload, checked to be one JSON value, without surrounding white space.
+///
+/// # Errors
+/// Invalid JSON.
+pub fn json_payload(record: &SinkRecord) -> Result<&[u8], String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(&record.payload)
+        .map_err(|e| format!("payload is not JSON: {e}"))?;
+    Ok(record.payload.trim_ascii())
 }
 
 /// A text payload as `str`.
