@@ -6,9 +6,10 @@
 #   docker run --rm secflow:0.1.0 validate /etc/secflow/topologies/production.yaml
 #
 # The builder and the runtime are the same Debian release (bookworm), so the binary links against
-# the glibc, OpenSSL and libstdc++ the runtime has. librdkafka and RocksDB are compiled from
-# source by their -sys crates (no system packages for them at run time); the RocksDB C++ build is
-# the slow part (see docs/ci.md): the cache mounts keep it between builds.
+# the glibc, OpenSSL and libstdc++ the runtime has. librdkafka, RocksDB and jemalloc (the
+# process's malloc) are compiled from source by their -sys crates (no system packages for them at
+# run time); the RocksDB C++ build is the slow part (see docs/ci.md): the cache mounts keep it
+# between builds.
 
 ARG RUST_VERSION=1.95.0
 ARG DEBIAN_RELEASE=bookworm
