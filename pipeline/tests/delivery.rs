@@ -155,6 +155,18 @@ async fn healthy_delivery_to_hec_elastic_and_signed_webhook() {
             common::group_lag(t, &engine::group_id(name), "security-events.ecs.v1"),
             0
         );
+        // The stage's last lag reading, taken after its final commit: nothing left, on every
+        // partition it had.
+        let metrics = pipeline::telemetry::global().render();
+        let prefix =
+            format!("secflow_consumer_lag{{stage=\"{name}\",topic=\"security-events.ecs.v1\"");
+        let lag: Vec<f64> = metrics
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        assert!(!lag.is_empty(), "{name}: no lag series\n{metrics}");
+        assert_eq!(lag.iter().sum::<f64>(), 0.0, "{name}\n{metrics}");
     }
     // Every webhook request verifies with an independent HMAC; a tampered body does not.
     let requests = hook.received_requests();

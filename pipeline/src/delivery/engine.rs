@@ -334,7 +334,7 @@ pub async fn run(
     // batch leaves on time instead of at the next housekeeping tick (up to 50 ms late).
     let batch_due = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(batch_due);
-    let _lag = crate::stage::LagReporter::start(consumer.clone(), &stage.name);
+    let lag = crate::stage::LagReporter::start(consumer.clone(), &stage.name);
     telemetry::set_ready(&stage.name, false);
 
     loop {
@@ -538,6 +538,8 @@ pub async fn run(
     }
     save_state(&shared);
     commit_sync(&consumer, &tracker);
+    // After the final commit: the reporter's last reading is the lag left at stop.
+    drop(lag);
     let mut report = lock(&shared.report).clone();
     report.circuit_opened = lock(&shared.circuit).opens();
     info!(stage = %stage.name, records = report.records, delivered = report.delivered, "sink stopped");

@@ -652,8 +652,8 @@ pub async fn run(
             warn!(stage = %stage.name, error = %e, "final commit failed; the last records may be read again")
         }
     }
+    // After the final commit: the reporter's last reading is the lag left at stop.
     drop(lag);
-    super::report_lag(&consumer, &stage.name);
     telemetry::set_ready(&stage.name, false);
     table.shut();
     report.indicator_records_read = table.read.load(Ordering::Relaxed);

@@ -52,16 +52,8 @@ pub enum StageError {
 
 /// Refreshes `secflow_consumer_lag{stage,topic,partition}` for the consumer's assigned
 /// partitions: high watermark minus committed offset (never negative: some brokers report the
-/// watermark one short). Blocking broker calls with short timeouts, moved off the runtime's
-/// worker; a failed read leaves the last value. Stages call it once more as they stop; while
-/// they run, [`LagReporter`] calls it.
-pub fn report_lag<C: rdkafka::consumer::ConsumerContext>(
-    consumer: &rdkafka::consumer::StreamConsumer<C>,
-    stage: &str,
-) {
-    tokio::task::block_in_place(|| lag_now(consumer, stage));
-}
-
+/// watermark one short). Blocking broker calls with short timeouts (on [`LagReporter`]'s
+/// thread); a failed read leaves the last value.
 fn lag_now<C: rdkafka::consumer::ConsumerContext>(
     consumer: &rdkafka::consumer::StreamConsumer<C>,
     stage: &str,
@@ -98,7 +90,8 @@ pub const LAG_EVERY: Duration = Duration::from_secs(10);
 /// Refreshes `secflow_consumer_lag` every [`LAG_EVERY`] from a thread of its own. The lag
 /// takes blocking broker round trips (committed offsets, then watermarks per partition); made
 /// from a stage's loop they stalled it every 10 s, which the load test saw as a p99 latency
-/// spike in every other 5 s slice. Stops (and joins) when dropped.
+/// spike in every other 5 s slice. When dropped it reports once more (so the gauge holds the lag
+/// left after the stage's last commit: drop it after that commit) and joins the thread.
 #[derive(Debug)]
 pub struct LagReporter {
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
@@ -127,6 +120,8 @@ impl LagReporter {
                         .wait_timeout_while(stopped, LAG_EVERY, |s| !*s)
                         .unwrap_or_else(|e| e.into_inner());
                     if *stopped {
+                        drop(stopped);
+                        lag_now(&consumer, &name);
                         return;
                     }
                     drop(stopped);

@@ -293,7 +293,7 @@ pub async fn run(
 
     let mut report = TransformReport::default();
     let mut last_record = Instant::now();
-    let _lag = super::LagReporter::start(consumer.clone(), &stage.name);
+    let lag = super::LagReporter::start(consumer.clone(), &stage.name);
     crate::telemetry::set_ready(&stage.name, false);
     'outer: loop {
         if limits.max_records.is_some_and(|max| report.records >= max) {
@@ -548,6 +548,9 @@ pub async fn run(
             *report.dead_lettered.entry(class).or_default() += n;
         }
     }
+    // Offsets are committed with each batch: the reporter's last reading is the lag at stop
+    // (a commit still in flight shows as lag).
+    drop(lag);
     info!(stage = %stage.name, records = report.records, transactions = report.transactions, "transform stopped");
     Ok(report)
 }
