@@ -7,16 +7,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
+use common::sink::{run_sink, ECS_TOPIC};
 use devstack::sim::{DatadogSimConfig, Faults, SimConfig, SimKind, SimServer, StatusRule};
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{self, StageConfig, Topology};
+use pipeline::delivery::engine::{self};
+use pipeline::topology::{self};
 use serde_json::Value;
 
 const KEY: &str = "dd-api-key-0f1e2d3c4b5a";
-const ECS_TOPIC: &str = "security-events.ecs.v1";
 
 async fn datadog_sim() -> SimServer {
     SimServer::start(
@@ -28,17 +26,6 @@ async fn datadog_sim() -> SimServer {
     )
     .await
     .unwrap()
-}
-
-async fn run_sink(t: &Topology, idle_secs: u64) -> SinkReport {
-    let Some(StageConfig::Sink(s)) = t.stage("datadog").cloned() else {
-        panic!("sink stage datadog")
-    };
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, &s, limits, stage::never()).await.unwrap()
 }
 
 /// A Datadog simulator, the API key in a secret file, and a test stack whose topology has one
@@ -110,7 +97,7 @@ async fn every_event_arrives_with_the_attributes_analysts_search_on() {
     let events = common::generated_events(2_000);
     let ids: BTreeSet<String> = common::produce_ecs(t, &events).await.into_iter().collect();
     assert_eq!(ids.len(), 2_000);
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "datadog", 5).await;
     println!("healthy: {report:?}");
     assert_eq!(report.delivered, 2_000, "{report:?}");
     assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty());
@@ -186,7 +173,7 @@ async fn a_burst_of_429_and_503_is_retried_until_everything_is_delivered() {
         ],
         ..Faults::default()
     });
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "datadog", 5).await;
     println!("burst: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 6, "every injected fault was hit");
     assert_eq!(
@@ -224,7 +211,7 @@ async fn a_revoked_api_key_dead_letters_that_request_and_opens_the_circuit() {
         statuses: vec![StatusRule::times(403, 1)],
         ..Faults::default()
     });
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "datadog", 5).await;
     println!("403: {report:?}");
     assert!(
         report.circuit_opened >= 1,
@@ -289,7 +276,7 @@ async fn size_limits_split_requests_and_dead_letter_an_oversized_entry() {
         .await
         .into_iter()
         .collect();
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "datadog", 5).await;
     println!("count split: {report:?}");
     assert_eq!(sim.received_event_ids(), small);
     let counts: Vec<usize> = entries_by_request(&sim, 202)
@@ -313,7 +300,7 @@ async fn size_limits_split_requests_and_dead_letter_an_oversized_entry() {
     let mut events: Vec<Value> = (0..12).map(|i| big_event(i, 900_000)).collect();
     events.insert(5, big_event(99, 1_200_000));
     let ids = common::produce_ecs(t, &events).await;
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "datadog", 5).await;
     println!("byte split: {report:?}");
     let want: BTreeSet<String> = ids.iter().filter(|i| *i != "big-099").cloned().collect();
     assert_eq!(

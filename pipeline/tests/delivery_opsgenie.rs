@@ -11,35 +11,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::sink::{run_sink, sink_stage, ECS_TOPIC};
 use devstack::sim::{
     Faults, IncidentHistory, OpsGenieApp, OpsGenieSimConfig, SimConfig, SimKind, SimServer,
     StatusRule,
 };
-use pipeline::delivery::engine::{self, SinkReport};
+use pipeline::delivery::engine::{self};
 use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{SinkStage, StageConfig, Topology};
 use serde_json::Value;
 
 const KEY: &str = "eb243592-faa2-4ba2-a551-1afdf565c889";
 const HEARTBEAT: &str = "secflow-test";
-const ECS_TOPIC: &str = "security-events.ecs.v1";
-
-fn stage(t: &Topology) -> SinkStage {
-    let Some(StageConfig::Sink(s)) = t.stage("opsgenie").cloned() else {
-        panic!("sink stage opsgenie")
-    };
-    *s
-}
-
-async fn run_stage(t: &Topology, idle_secs: u64) -> SinkReport {
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, &stage(t), limits, stage::never())
-        .await
-        .unwrap()
-}
 
 /// An OpsGenie simulator (heartbeat `secflow-test`), the key in a secret file, and a stack
 /// whose topology has one OpsGenie sink `opsgenie` reading the ECS topic: the SOC team
@@ -106,7 +88,7 @@ async fn every_alert_is_one_create_per_alias_or_suppressed_with_what_responders_
     let t = &env.topology;
     let events = common::generated_events(2_000);
     common::produce_ecs(t, &events).await;
-    let report = run_stage(t, 5).await;
+    let report = run_sink(t, "opsgenie", 5).await;
     println!("healthy: {report:?}");
     assert!(
         report.dead_lettered.is_empty() && report.to_tiers.is_empty(),
@@ -196,7 +178,7 @@ async fn a_429_burst_is_retried_and_still_one_create_per_alias() {
         statuses: vec![StatusRule::times(429, 4)],
         ..Faults::default()
     });
-    let report = run_stage(t, 5).await;
+    let report = run_sink(t, "opsgenie", 5).await;
     println!("429 burst: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 4);
     assert!(
@@ -228,7 +210,7 @@ async fn a_refused_alert_is_dead_lettered_and_a_resolution_closes_by_alias() {
         statuses: vec![StatusRule::times(422, 1)],
         ..Faults::default()
     });
-    let report = run_stage(t, 5).await;
+    let report = run_sink(t, "opsgenie", 5).await;
     println!("422: {report:?}");
     let dlq = pipeline::dlq_tool::read_all(t, "opsgenie.dlq")
         .await
@@ -289,7 +271,7 @@ async fn the_heartbeat_pings_while_healthy_and_stops_while_alerts_fail() {
     let run = {
         let t = t.clone();
         tokio::spawn(async move {
-            let s = stage(&t);
+            let s = sink_stage(&t, "opsgenie");
             let shutdown: stage::Shutdown = Box::pin(async move {
                 let _ = stop_rx.await;
             });

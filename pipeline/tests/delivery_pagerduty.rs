@@ -9,35 +9,18 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
+use common::sink::{run_sink, run_sink_stage, sink_stage, ECS_TOPIC};
 use devstack::sim::{
     Faults, IncidentHistory, PagerDutySimConfig, SimConfig, SimKind, SimServer, StatusRule,
 };
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{SinkStage, SinkTarget, StageConfig, Topology};
+use pipeline::delivery::engine::{self};
+use pipeline::topology::SinkTarget;
 use serde_json::Value;
 
 /// The default integration key and the SOC route's key (32 characters each).
 const KEY: &str = "R0UT1NGKEY0000000000000000000001";
 const SOC_KEY: &str = "R0UT1NGKEY000000000000000000SOC2";
-const ECS_TOPIC: &str = "security-events.ecs.v1";
-
-fn stage(t: &Topology) -> SinkStage {
-    let Some(StageConfig::Sink(s)) = t.stage("pagerduty").cloned() else {
-        panic!("sink stage pagerduty")
-    };
-    *s
-}
-
-async fn run_stage(t: &Topology, s: &SinkStage, idle_secs: u64) -> SinkReport {
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, s, limits, stage::never()).await.unwrap()
-}
 
 /// A PagerDuty simulator, the keys in secret files, and a stack whose topology has one
 /// PagerDuty sink `pagerduty` reading the ECS topic: alerts of `tenant-3` go to the SOC key,
@@ -123,7 +106,7 @@ async fn every_alert_is_one_trigger_per_incident_or_suppressed_and_the_counts_ad
     let t = &env.topology;
     let events = common::generated_events(2_000);
     common::produce_ecs(t, &events).await;
-    let report = run_stage(t, &stage(t), 5).await;
+    let report = run_sink(t, "pagerduty", 5).await;
     println!("healthy: {report:?}");
     assert!(
         report.dead_lettered.is_empty() && report.to_tiers.is_empty(),
@@ -231,7 +214,7 @@ async fn a_429_burst_is_retried_and_still_one_trigger_per_incident() {
         statuses: vec![StatusRule::times(429, 4).with_retry_after("1")],
         ..Faults::default()
     });
-    let report = run_stage(t, &stage(t), 5).await;
+    let report = run_sink(t, "pagerduty", 5).await;
     println!("429 burst: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 4, "every injected 429 was hit");
     assert!(
@@ -272,7 +255,7 @@ async fn an_event_pagerduty_refuses_is_dead_lettered_with_its_headers() {
         statuses: vec![StatusRule::times(400, 1)],
         ..Faults::default()
     });
-    let report = run_stage(t, &stage(t), 5).await;
+    let report = run_sink(t, "pagerduty", 5).await;
     println!("400: {report:?}");
     let dlq = pipeline::dlq_tool::read_all(t, "pagerduty.dlq")
         .await
@@ -351,7 +334,7 @@ async fn incidents_resolve_by_event_survive_a_restart_and_resolve_when_quiet() {
         })
         .collect();
     common::produce_ecs(t, &run1).await;
-    let report = run_stage(t, &stage(t), 4).await;
+    let report = run_sink(t, "pagerduty", 4).await;
     println!("run 1: {report:?}");
     assert_eq!(report.delivered + report.suppressed, 12);
     assert_eq!(report.suppressed, 12 - report.delivered);
@@ -376,7 +359,7 @@ async fn incidents_resolve_by_event_survive_a_restart_and_resolve_when_quiet() {
         .collect();
     run2.push(resolution("r2-resolved", "tenant-1", "h1"));
     common::produce_ecs(t, &run2).await;
-    let report = run_stage(t, &stage(t), 4).await;
+    let report = run_sink(t, "pagerduty", 4).await;
     println!("run 2: {report:?}");
     assert_eq!(report.suppressed, 6, "all repeats of open incidents");
     assert_eq!(report.delivered, 1, "the resolution");
@@ -405,12 +388,12 @@ async fn incidents_resolve_by_event_survive_a_restart_and_resolve_when_quiet() {
 
     // Run 3 with a 2 s quiet window: a new incident h3 opens; h2 (restored) and then h3 get no
     // more events and are resolved by the tick.
-    let mut s = stage(t);
+    let mut s = sink_stage(t, "pagerduty");
     if let SinkTarget::PagerDuty(c) = &mut s.sink {
         c.auto_resolve_after_secs = 2;
     }
     common::produce_ecs(t, &[alert("r3-0", "tenant-1", "h3")]).await;
-    let report = run_stage(t, &s, 8).await;
+    let report = run_sink_stage(t, &s, 8).await;
     println!("run 3: {report:?}");
     assert_eq!(report.delivered, 1);
     assert!(report.housekeeping >= 2, "{report:?}");

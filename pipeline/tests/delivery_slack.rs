@@ -11,32 +11,18 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::OnceLock;
-use std::time::Duration;
 
+use common::sink::{
+    alert, assert_one_per_second, burst, expected_channel, expected_per_channel, run_sink,
+    CHANNELS, ECS_TOPIC,
+};
 use devstack::sim::{
     Faults, SimConfig, SimKind, SimServer, SlackApp, SlackMessage, SlackSimConfig, StatusRule, Via,
 };
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{StageConfig, Topology};
+use pipeline::delivery::engine;
 use serde_json::Value;
 
 const TOKEN: &str = "xoxb-0000000001-0000000002-SimBotTokenSecret01";
-const CHANNELS: [&str; 3] = ["soc", "acme", "war-room"];
-const ECS_TOPIC: &str = "security-events.ecs.v1";
-
-async fn run_sink(t: &Topology, idle_secs: u64) -> SinkReport {
-    let Some(StageConfig::Sink(s)) = t.stage("slack").cloned() else {
-        panic!("sink stage slack")
-    };
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, &s, limits, stage::never()).await.unwrap()
-}
-
 fn hook_secret(channel: &str) -> String {
     format!("SimWebhookSecret-{channel}-0123456789")
 }
@@ -100,57 +86,6 @@ async fn slack_env(
     (sim, dir, env)
 }
 
-fn base_event() -> &'static Value {
-    static BASE: OnceLock<Value> = OnceLock::new();
-    BASE.get_or_init(|| {
-        common::examples()
-            .into_iter()
-            .find(|e| e["event_id"] == "1a2b3c4d-5e6f-4a7b-9c8d-0e1f2a3b4c5d")
-            .expect("intrusion_detection_alert example")
-    })
-}
-
-/// An alert with these routing and grouping values.
-fn alert(id: &str, tenant: &str, severity: &str, host: &str, rule: &str) -> Value {
-    let mut v = base_event().clone();
-    v["event_id"] = Value::from(id);
-    v["tenant"] = Value::from(tenant);
-    v["severity"] = Value::from(severity);
-    v["host"]["hostname"] = Value::from(host);
-    v["rule"]["id"] = Value::from(rule);
-    v["rule"]["name"] = Value::from(format!("Rule {rule}"));
-    v
-}
-
-const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
-const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
-
-/// `n` alerts spread over tenants, severities, five hosts and three rules.
-fn burst(prefix: &str, n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            alert(
-                &format!("{prefix}-{i:05}"),
-                TENANTS[i % 3],
-                SEVERITIES[(i / 3) % 5],
-                &format!("host-{}", i % 5),
-                &format!("R{}", i % 3),
-            )
-        })
-        .collect()
-}
-
-/// The channel the topology's routes give an event.
-fn expected_channel(e: &Value) -> &'static str {
-    if e["tenant"] == "acme" {
-        "acme"
-    } else if e["severity"] == "critical" {
-        "war-room"
-    } else {
-        "soc"
-    }
-}
-
 /// The number after `secflow · ` in a message: how many events it stands for.
 fn count_of(text: &str) -> usize {
     let at = text.find("secflow · ").expect("context line") + "secflow · ".len();
@@ -203,29 +138,16 @@ fn counted_per_channel(slack: &SlackApp) -> BTreeMap<String, usize> {
     out
 }
 
-fn expected_per_channel(events: &[Value]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for e in events {
-        *out.entry(expected_channel(e).to_string()).or_default() += 1;
-    }
-    out
-}
-
-/// No channel got two messages within one second (receive times at the simulator).
-fn assert_one_per_second(slack: &SlackApp) {
+/// No channel got two messages within one second (receive times at the simulator), and the
+/// simulator never had to throttle.
+fn assert_spaced(slack: &SlackApp) {
     for ch in CHANNELS {
         let times: Vec<u64> = slack
             .messages_in(ch)
             .iter()
             .map(|m| m.received_us)
             .collect();
-        for w in times.windows(2) {
-            assert!(
-                w[1] - w[0] >= 1_000_000,
-                "#{ch}: two messages {} µs apart",
-                w[1] - w[0]
-            );
-        }
+        assert_one_per_second(ch, &times);
     }
     assert!(slack.throttled().is_empty(), "{:?}", slack.throttled());
 }
@@ -242,7 +164,7 @@ async fn every_event_is_in_exactly_one_message_in_its_channel() {
     let t = &env.topology;
     let events = burst("ok", 600);
     common::produce_ecs(t, &events).await;
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "slack", 4).await;
     println!("healthy: {report:?}, {} messages", slack.messages().len());
     assert_eq!(report.delivered, 600, "{report:?}");
     assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty());
@@ -276,7 +198,7 @@ async fn every_event_is_in_exactly_one_message_in_its_channel() {
     for r in sim.received_requests() {
         assert!(!r.path.contains("SimWebhookSecret"), "{}", r.path);
     }
-    assert_one_per_second(&slack);
+    assert_spaced(&slack);
     assert_eq!(
         common::group_lag(t, &engine::group_id("slack"), ECS_TOPIC),
         0
@@ -306,14 +228,14 @@ async fn rate_limits_and_server_errors_are_retried_until_everything_is_delivered
     // Slack's own answers inside a 200 (and its 429): ratelimited, internal_error.
     slack.fail_api_calls("ratelimited", 1);
     slack.fail_api_calls("internal_error", 1);
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "slack", 4).await;
     println!("transient: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 6, "every injected fault was hit");
     assert_eq!(report.delivered, 300, "{report:?}");
     assert!(report.dead_lettered.is_empty(), "{report:?}");
     assert!(report.to_tiers.is_empty(), "{report:?}");
     assert_eq!(counted_per_channel(&slack), expected_per_channel(&events));
-    assert_one_per_second(&slack);
+    assert_spaced(&slack);
     env.stack.stop().await;
 }
 
@@ -330,7 +252,7 @@ async fn an_archived_channel_is_dead_lettered_while_the_others_flow() {
         .filter(|e| expected_channel(e) == "war-room")
         .map(|e| e["event_id"].as_str().unwrap().to_string())
         .collect();
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "slack", 4).await;
     println!("archived: {report:?}");
     let dlq = pipeline::dlq_tool::read_all(t, "slack.dlq").await.unwrap();
     let mut dead = BTreeSet::new();
@@ -387,7 +309,7 @@ async fn a_burst_is_summarised_and_no_channel_gets_two_messages_in_a_second() {
     let t = &env.topology;
     let events = burst("bu", 1_200);
     common::produce_ecs(t, &events).await;
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "slack", 4).await;
     let per_channel: BTreeMap<&str, usize> = CHANNELS
         .iter()
         .map(|c| (*c, slack.messages_in(c).len()))
@@ -407,7 +329,7 @@ async fn a_burst_is_summarised_and_no_channel_gets_two_messages_in_a_second() {
             "#{ch}: {n} messages for a 1,200-event burst"
         );
     }
-    assert_one_per_second(&slack);
+    assert_spaced(&slack);
     // A summary names the busiest groups.
     let soc = slack.messages_in("soc");
     let summary = soc
@@ -447,7 +369,7 @@ async fn later_messages_of_an_incident_go_into_its_thread_across_restarts() {
     // 1. The first burst of the incident: one top-level message.
     let first: Vec<Value> = (0..5).map(|i| incident(&format!("a{i}"))).collect();
     common::produce_ecs(t, &first).await;
-    run_sink(t, 3).await;
+    run_sink(t, "slack", 3).await;
     let v = thread_view(&slack, "soc");
     assert_eq!(v.len(), 1, "{v:?}");
     let (parent, thread, n) = v[0].clone();
@@ -463,10 +385,10 @@ async fn later_messages_of_an_incident_go_into_its_thread_across_restarts() {
     //    incident starts its own.
     let second: Vec<Value> = (0..3).map(|i| incident(&format!("b{i}"))).collect();
     common::produce_ecs(t, &second).await;
-    run_sink(t, 3).await;
+    run_sink(t, "slack", 3).await;
     let other = vec![alert("c0", "globex", "medium", "db-1", "R2")];
     common::produce_ecs(t, &other).await;
-    run_sink(t, 3).await;
+    run_sink(t, "slack", 3).await;
     let v = thread_view(&slack, "soc");
     assert_eq!(v.len(), 3, "{v:?}");
     assert_eq!(
@@ -481,7 +403,7 @@ async fn later_messages_of_an_incident_go_into_its_thread_across_restarts() {
     //    and starts a new thread.
     slack.delete_message("soc", &parent);
     common::produce_ecs(t, &[incident("d0")]).await;
-    let report = run_sink(t, 3).await;
+    let report = run_sink(t, "slack", 3).await;
     assert_eq!(report.delivered, 1, "{report:?}");
     assert!(report.dead_lettered.is_empty());
     let v = thread_view(&slack, "soc");
@@ -489,7 +411,7 @@ async fn later_messages_of_an_incident_go_into_its_thread_across_restarts() {
     assert_eq!(v[3].1, None, "posted top-level after thread_not_found");
     let new_parent = v[3].0.clone();
     common::produce_ecs(t, &[incident("e0")]).await;
-    run_sink(t, 3).await;
+    run_sink(t, "slack", 3).await;
     let v = thread_view(&slack, "soc");
     assert_eq!(v[4].1.as_deref(), Some(new_parent.as_str()));
     assert!(Path::new(&state_file).exists());

@@ -7,27 +7,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
+use common::sink::{run_sink, ECS_TOPIC};
 use devstack::sim::{Faults, SimConfig, SimKind, SimServer, StatusRule, SumoSimConfig};
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{StageConfig, Topology};
+use pipeline::delivery::engine::{self};
 use serde_json::Value;
 
 const TOKEN: &str = "ZaVnC4dhaV2yJm0Sumo-Source-Token_0123456789==";
-const ECS_TOPIC: &str = "security-events.ecs.v1";
-
-async fn run_sink(t: &Topology, idle_secs: u64) -> SinkReport {
-    let Some(StageConfig::Sink(s)) = t.stage("sumo").cloned() else {
-        panic!("sink stage sumo")
-    };
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, &s, limits, stage::never()).await.unwrap()
-}
 
 /// A Sumo Logic simulator, its upload URL in a secret file, and a test stack whose topology has
 /// one Sumo Logic sink stage `sumo` reading the ECS topic. `settings` are extra stage lines and
@@ -80,7 +66,7 @@ async fn every_event_arrives_as_one_line_with_its_metadata_headers() {
     let t = &env.topology;
     let events = common::generated_events(2_000);
     let ids: BTreeSet<String> = common::produce_ecs(t, &events).await.into_iter().collect();
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "sumo", 5).await;
     println!("healthy: {report:?}");
     assert_eq!(report.delivered, 2_000, "{report:?}");
     assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty());
@@ -137,7 +123,7 @@ async fn a_burst_of_429_and_503_is_retried_until_everything_is_delivered() {
         ],
         ..Faults::default()
     });
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "sumo", 5).await;
     println!("burst: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 6, "every injected fault was hit");
     assert_eq!(
@@ -171,7 +157,7 @@ async fn a_rejected_source_url_dead_letters_that_request_and_opens_the_circuit()
         statuses: vec![StatusRule::times(401, 1)],
         ..Faults::default()
     });
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "sumo", 5).await;
     println!("401: {report:?}");
     assert!(
         report.circuit_opened >= 1,
@@ -237,7 +223,7 @@ async fn categories_are_routed_by_tenant_and_severity() {
     let t = &env.topology;
     let events = common::generated_events(2_000);
     let ids: BTreeSet<String> = common::produce_ecs(t, &events).await.into_iter().collect();
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "sumo", 5).await;
     println!("routing: {report:?}");
     assert_eq!(sim.received_event_ids(), ids);
     let expected: BTreeMap<&str, String> = events

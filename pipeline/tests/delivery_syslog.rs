@@ -11,26 +11,15 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use common::sink::run_sink;
 use devstack::sim::syslog::{SyslogFraming, SyslogHeader};
 use devstack::sim::{SyslogSim, SyslogSimConfig, SyslogSimTransport};
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{StageConfig, Topology};
+use pipeline::delivery::engine::{self};
+use pipeline::topology::Topology;
 use processors::sink::event_fields::{cef_hostname, cef_severity, Severity};
 use serde_json::Value;
 
 const CEF_TOPIC: &str = "security-events.cef.v1";
-
-async fn run_sink(t: &Topology, idle_secs: u64) -> SinkReport {
-    let Some(StageConfig::Sink(s)) = t.stage("siem").cloned() else {
-        panic!("sink stage siem")
-    };
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, &s, limits, stage::never()).await.unwrap()
-}
 
 /// A test stack whose topology has one syslog sink stage `siem` reading the CEF topic and
 /// sending to `address`. `settings` are extra stage lines and `sink_extra` extra sink lines
@@ -134,7 +123,7 @@ async fn every_cef_line_arrives_intact_over_one_tcp_connection() {
     let env = syslog_env(&sim.address(), "    batch: {max_events: 250}\n", "").await;
     let t = &env.topology;
     let lines = produce_cef(t, &common::generated_events(2_000)).await;
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "siem", 5).await;
     println!("healthy tcp: {report:?}, connections {}", sim.connections());
     assert_eq!(report.delivered, 2_000, "{report:?}");
     assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty());
@@ -189,7 +178,7 @@ async fn tls_with_lf_framing_and_rfc3164_delivers_every_line() {
     .await;
     let t = &env.topology;
     let lines = produce_cef(t, &common::generated_events(500)).await;
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "siem", 5).await;
     println!("healthy tls: {report:?}");
     assert_eq!(report.delivered, 500, "{report:?}");
     assert_eq!(sim.message_count(), 500);
@@ -217,7 +206,7 @@ async fn a_receiver_down_at_the_start_is_waited_for_and_then_gets_everything() {
     .await;
     let t = &env.topology;
     let lines = produce_cef(t, &common::generated_events(1_000)).await;
-    let (report, ()) = tokio::join!(run_sink(t, 5), async {
+    let (report, ()) = tokio::join!(run_sink(t, "siem", 5), async {
         // The receiver comes up while the sink is retrying with the circuit open.
         tokio::time::sleep(Duration::from_secs(3)).await;
         sim.restart().await.unwrap();
@@ -274,7 +263,7 @@ async fn oversized_messages_are_dead_lettered_with_their_headers() {
         .collect();
     assert!(lines.values().all(|l| l.len() < 1_800 || l.len() > 2_048));
     assert!(big.len() > 50, "{}", big.len());
-    let report = run_sink(t, 5).await;
+    let report = run_sink(t, "siem", 5).await;
     println!("oversized: {report:?}");
     let dlq = pipeline::dlq_tool::read_all(t, "siem.dlq").await.unwrap();
     assert_eq!(dlq.len(), big.len());
@@ -324,7 +313,7 @@ async fn the_sink_reconnects_after_the_receiver_restarts_mid_run() {
     let t = &env.topology;
     let lines = produce_cef(t, &common::generated_events(6_000)).await;
     let mut stopped_at = 0;
-    let (report, ()) = tokio::join!(run_sink(t, 5), async {
+    let (report, ()) = tokio::join!(run_sink(t, "siem", 5), async {
         // Wait (bounded) until a quarter has arrived, then restart the receiver.
         for _ in 0..600 {
             if sim.message_count() >= 1_500 {

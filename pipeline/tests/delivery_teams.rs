@@ -9,31 +9,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::sink::{
+    assert_one_per_second, burst, expected_per_channel, run_sink, CHANNELS, ECS_TOPIC,
+};
 use devstack::sim::{
     Faults, SimConfig, SimKind, SimServer, StatusRule, TeamsApp, TeamsMessage, TeamsSimConfig,
     TeamsVia,
 };
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{StageConfig, Topology};
-use serde_json::Value;
-
-const CHANNELS: [&str; 3] = ["soc", "acme", "war-room"];
-const ECS_TOPIC: &str = "security-events.ecs.v1";
-
-async fn run_sink(t: &Topology, idle_secs: u64) -> SinkReport {
-    let Some(StageConfig::Sink(s)) = t.stage("teams").cloned() else {
-        panic!("sink stage teams")
-    };
-    let limits = RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    };
-    engine::run(t, &s, limits, stage::never()).await.unwrap()
-}
+use pipeline::delivery::engine;
 
 /// Which URL each channel's webhook is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,53 +68,6 @@ async fn teams_env(
     (sim, dir, env)
 }
 
-fn base_event() -> &'static Value {
-    static BASE: OnceLock<Value> = OnceLock::new();
-    BASE.get_or_init(|| {
-        common::examples()
-            .into_iter()
-            .find(|e| e["event_id"] == "1a2b3c4d-5e6f-4a7b-9c8d-0e1f2a3b4c5d")
-            .expect("intrusion_detection_alert example")
-    })
-}
-
-const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
-const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
-
-/// `n` alerts spread over tenants, severities, five hosts and three rules.
-fn burst(prefix: &str, n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let mut v = base_event().clone();
-            v["event_id"] = Value::from(format!("{prefix}-{i:05}"));
-            v["tenant"] = Value::from(TENANTS[i % 3]);
-            v["severity"] = Value::from(SEVERITIES[(i / 3) % 5]);
-            v["host"]["hostname"] = Value::from(format!("host-{}", i % 5));
-            v["rule"]["id"] = Value::from(format!("R{}", i % 3));
-            v["rule"]["name"] = Value::from(format!("Rule R{}", i % 3));
-            v
-        })
-        .collect()
-}
-
-fn expected_channel(e: &Value) -> &'static str {
-    if e["tenant"] == "acme" {
-        "acme"
-    } else if e["severity"] == "critical" {
-        "war-room"
-    } else {
-        "soc"
-    }
-}
-
-fn expected_per_channel(events: &[Value]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for e in events {
-        *out.entry(expected_channel(e).to_string()).or_default() += 1;
-    }
-    out
-}
-
 /// How many events a card stands for (its footer `secflow · N events`), after checking that its
 /// summary adds up (severity counts and "N more" lines).
 fn checked_count(m: &TeamsMessage) -> usize {
@@ -173,20 +111,16 @@ fn counted_per_channel(teams: &TeamsApp) -> BTreeMap<String, usize> {
     out
 }
 
-fn assert_one_per_second(teams: &TeamsApp) {
+/// No channel got two messages within one second (receive times at the simulator), and the
+/// simulator never had to throttle.
+fn assert_spaced(teams: &TeamsApp) {
     for ch in CHANNELS {
         let times: Vec<u64> = teams
             .messages_in(ch)
             .iter()
             .map(|m| m.received_us)
             .collect();
-        for w in times.windows(2) {
-            assert!(
-                w[1] - w[0] >= 1_000_000,
-                "{ch}: two cards {} µs apart",
-                w[1] - w[0]
-            );
-        }
+        assert_one_per_second(ch, &times);
     }
     assert!(teams.throttled().is_empty(), "{:?}", teams.throttled());
 }
@@ -203,7 +137,7 @@ async fn every_event_is_in_exactly_one_adaptive_card_in_its_channel() {
     let t = &env.topology;
     let events = burst("ok", 600);
     common::produce_ecs(t, &events).await;
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "teams", 4).await;
     println!("healthy: {report:?}, {} cards", teams.messages().len());
     assert_eq!(report.delivered, 600, "{report:?}");
     assert!(report.dead_lettered.is_empty() && report.to_tiers.is_empty());
@@ -232,7 +166,7 @@ async fn every_event_is_in_exactly_one_adaptive_card_in_its_channel() {
     for r in sim.received_requests() {
         assert!(r.path.ends_with("sig=***"), "{}", r.path);
     }
-    assert_one_per_second(&teams);
+    assert_spaced(&teams);
     assert_eq!(
         common::group_lag(t, &engine::group_id("teams"), ECS_TOPIC),
         0
@@ -258,7 +192,7 @@ async fn throttling_in_a_429_or_inside_a_200_is_retried_until_everything_is_deli
         ..Faults::default()
     });
     teams.wrap_next(429, 2);
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "teams", 4).await;
     println!("transient: {report:?}, sim {:?}", sim.stats());
     assert_eq!(sim.stats().faulted, 4, "every injected fault was hit");
     assert_eq!(report.delivered, 300, "{report:?}");
@@ -271,7 +205,7 @@ async fn throttling_in_a_429_or_inside_a_200_is_retried_until_everything_is_deli
         .messages_in("acme")
         .iter()
         .all(|m| m.via == TeamsVia::Connector));
-    assert_one_per_second(&teams);
+    assert_spaced(&teams);
     env.stack.stop().await;
 }
 
@@ -287,7 +221,7 @@ async fn a_refused_card_is_dead_lettered_with_its_headers() {
         statuses: vec![StatusRule::times(400, 1)],
         ..Faults::default()
     });
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "teams", 4).await;
     println!("refused: {report:?}");
     let dlq = pipeline::dlq_tool::read_all(t, "teams.dlq").await.unwrap();
     assert!(!dlq.is_empty());
@@ -335,7 +269,7 @@ async fn a_burst_is_summarised_and_no_channel_gets_two_cards_in_a_second() {
     let t = &env.topology;
     let events = burst("bu", 1_200);
     common::produce_ecs(t, &events).await;
-    let report = run_sink(t, 4).await;
+    let report = run_sink(t, "teams", 4).await;
     let per_channel: BTreeMap<&str, usize> = CHANNELS
         .iter()
         .map(|c| (*c, teams.messages_in(c).len()))
@@ -355,7 +289,7 @@ async fn a_burst_is_summarised_and_no_channel_gets_two_cards_in_a_second() {
             "{ch}: {n} cards for a 1,200-event burst"
         );
     }
-    assert_one_per_second(&teams);
+    assert_spaced(&teams);
     env.stack.stop().await;
 }
 
@@ -366,7 +300,7 @@ async fn the_message_card_fallback_through_connectors() {
     let t = &env.topology;
     let events = burst("mc", 60);
     common::produce_ecs(t, &events).await;
-    let report = run_sink(t, 3).await;
+    let report = run_sink(t, "teams", 3).await;
     assert_eq!(report.delivered, 60, "{report:?}");
     assert_eq!(sim.stats().bad_requests, 0);
     assert_eq!(counted_per_channel(&teams), expected_per_channel(&events));
@@ -376,6 +310,6 @@ async fn the_message_card_fallback_through_connectors() {
         assert!(m.body["themeColor"].as_str().unwrap().len() == 6);
         assert_eq!(m.body["potentialAction"][0]["@type"], "OpenUri");
     }
-    assert_one_per_second(&teams);
+    assert_spaced(&teams);
     env.stack.stop().await;
 }

@@ -2,6 +2,8 @@
 //! file pointing at them, and the topics created.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod sink;
+
 use std::path::{Path, PathBuf};
 
 use devstack::testkit::TestStack;
