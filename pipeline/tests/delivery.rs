@@ -8,13 +8,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::sink::{run_sink, secret_file};
 use devstack::sim::{
     ElasticSimConfig, HecSimConfig, SimConfig, SimKind, SimServer, WebhookSimConfig,
 };
 use devstack::sim::{Faults, ItemFault, StatusRule};
-use pipeline::delivery::engine::{self, SinkReport};
-use pipeline::stage::{self, RunLimits};
-use pipeline::topology::{StageConfig, Topology};
+use pipeline::delivery::engine::{self};
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "hec-token-0123";
@@ -22,28 +21,6 @@ const SECRET: &str = "whsec-current";
 
 async fn sim(kind: SimKind) -> SimServer {
     SimServer::start(kind, SimConfig::default()).await.unwrap()
-}
-
-fn secret_file(dir: &std::path::Path, name: &str, value: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, value).unwrap();
-    p.display().to_string()
-}
-
-fn limits(idle_secs: u64) -> RunLimits {
-    RunLimits {
-        max_records: None,
-        idle_exit: Some(Duration::from_secs(idle_secs)),
-    }
-}
-
-async fn run_sink(t: &Topology, name: &str, idle_secs: u64) -> SinkReport {
-    let Some(StageConfig::Sink(s)) = t.stage(name).cloned() else {
-        panic!("sink stage {name}")
-    };
-    engine::run(t, &s, limits(idle_secs), stage::never())
-        .await
-        .unwrap()
 }
 
 /// A HEC simulator, its token in a secret file, and a test stack whose topology has one HEC
