@@ -28,6 +28,9 @@ pub enum BrokerError {
         /// Its log file.
         log: String,
     },
+    /// The TLS front could not be set up.
+    #[error("TLS front: {0}")]
+    Tls(String),
     /// It exited during start-up.
     #[error("tansu exited during start-up ({status}); its log: {log}")]
     Exited {
@@ -90,13 +93,18 @@ pub fn free_port() -> std::io::Result<u16> {
 /// batch silently skips the rest of it. (Its SQLite engine fetches correctly but is too slow
 /// for our tests on two cores: heartbeats time out.)
 pub fn tansu_command(binary: &Path, port: u16) -> Command {
-    let url = format!("tcp://127.0.0.1:{port}");
+    tansu_command_advertising(binary, port, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// [`tansu_command`] with another address in its metadata (`advertised`): clients reach the
+/// broker there after bootstrapping, e.g. through [`TlsBroker`]'s TLS front.
+pub fn tansu_command_advertising(binary: &Path, port: u16, advertised: SocketAddr) -> Command {
     let mut cmd = Command::new(binary);
     cmd.arg("broker")
         .arg("--kafka-listener-url")
-        .arg(&url)
+        .arg(format!("tcp://127.0.0.1:{port}"))
         .arg("--kafka-advertised-listener-url")
-        .arg(&url)
+        .arg(format!("tcp://{advertised}"))
         .arg("--storage-engine")
         .arg("memory://tansu/")
         .env("RUST_LOG", "warn");
@@ -114,11 +122,20 @@ pub struct Broker {
 impl Broker {
     /// Starts tansu on a free port, logging to `log`, and waits until it accepts connections.
     pub fn start(log: &Path) -> Result<Broker, BrokerError> {
+        Self::start_advertising(log, None)
+    }
+
+    /// [`Broker::start`], advertising `advertised` (when given) instead of its own address.
+    pub fn start_advertising(
+        log: &Path,
+        advertised: Option<SocketAddr>,
+    ) -> Result<Broker, BrokerError> {
         let binary = find_tansu()?;
         let port = free_port()?;
         let out = std::fs::File::create(log)?;
         let err = out.try_clone()?;
-        let child = tansu_command(&binary, port)
+        let advertised = advertised.unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
+        let child = tansu_command_advertising(&binary, port, advertised)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -178,5 +195,72 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A broker behind TLS, as a client sees a managed cluster (MSK, Confluent Cloud): TLS on the
+/// Kafka port, with a certificate the client trusts through a CA file ([`TlsBroker::ca_pem`]).
+/// A front terminates TLS and forwards each connection to a tansu that advertises the front's
+/// address, so the connections a client opens after bootstrapping go through TLS too. Stopped
+/// on drop.
+#[derive(Debug)]
+pub struct TlsBroker {
+    /// Kept for its lifetime: killed on drop.
+    _broker: Broker,
+    front: tokio::task::JoinHandle<()>,
+    addr: SocketAddr,
+    ca_pem: String,
+}
+
+impl TlsBroker {
+    /// Starts the front on a free port, then tansu behind it (logging to `log`).
+    pub async fn start(log: &Path) -> Result<TlsBroker, BrokerError> {
+        let tls = crate::tls::TlsMaterial::self_signed().map_err(BrokerError::Tls)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let log = log.to_path_buf();
+        let broker =
+            tokio::task::spawn_blocking(move || Broker::start_advertising(&log, Some(addr)))
+                .await
+                .map_err(|e| BrokerError::Tls(format!("start-up task: {e}")))??;
+        let upstream = broker.addr;
+        let acceptor = tls.acceptor.clone();
+        let front = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A failed handshake (a client that does not trust us) just closes.
+                    let Ok(mut client) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        Ok(TlsBroker {
+            _broker: broker,
+            front,
+            addr,
+            ca_pem: tls.cert_pem,
+        })
+    }
+
+    /// `host:port` of the TLS front, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The certificate clients must trust (self-signed: it is its own CA), PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        self.front.abort();
     }
 }

@@ -8,3 +8,4 @@ pub mod services;
 pub mod sim;
 pub mod taxii;
 pub mod testkit;
+pub mod tls;

@@ -25,9 +25,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio_native_tls::native_tls;
 
 use super::SimError;
+use crate::tls::TlsMaterial;
 
 /// What the simulator listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -207,19 +207,6 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The self-signed certificate of a TLS simulator.
-#[derive(Clone)]
-struct TlsMaterial {
-    acceptor: tokio_native_tls::TlsAcceptor,
-    cert_pem: String,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial").finish_non_exhaustive()
-    }
-}
-
 #[derive(Debug)]
 struct Running {
     stop: watch::Sender<StopMode>,
@@ -251,7 +238,7 @@ impl SyslogSim {
     /// certificate cannot be made.
     pub async fn start(config: SyslogSimConfig) -> Result<SyslogSim, SimError> {
         let tls = match config.transport {
-            SyslogSimTransport::Tls => Some(self_signed().map_err(SimError::Config)?),
+            SyslogSimTransport::Tls => Some(TlsMaterial::self_signed().map_err(SimError::Config)?),
             _ => None,
         };
         let mut sim = SyslogSim {
@@ -833,74 +820,6 @@ fn parse_3164(s: &str) -> Result<Header<'_>, String> {
     Ok((SyslogHeader::Rfc3164, timestamp, host, tag, msg))
 }
 
-/// A self-signed certificate for `localhost`, `127.0.0.1` and `::1` (EC P-256, valid for a
-/// day) and the acceptor serving it.
-fn self_signed() -> Result<TlsMaterial, String> {
-    use openssl::asn1::Asn1Time;
-    use openssl::bn::{BigNum, MsbOption};
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
-    use openssl::x509::{X509Builder, X509NameBuilder};
-
-    let e = |what: &'static str| move |err: openssl::error::ErrorStack| format!("{what}: {err}");
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(e("curve"))?;
-    let key = PKey::from_ec_key(EcKey::generate(&group).map_err(e("key"))?).map_err(e("key"))?;
-    let mut name = X509NameBuilder::new().map_err(e("name"))?;
-    name.append_entry_by_text("CN", "localhost")
-        .map_err(e("name"))?;
-    name.append_entry_by_text("O", "secflow syslog simulator")
-        .map_err(e("name"))?;
-    let name = name.build();
-    let mut b = X509Builder::new().map_err(e("certificate"))?;
-    b.set_version(2).map_err(e("version"))?;
-    let mut serial = BigNum::new().map_err(e("serial"))?;
-    serial
-        .rand(64, MsbOption::MAYBE_ZERO, false)
-        .map_err(e("serial"))?;
-    let serial = serial.to_asn1_integer().map_err(e("serial"))?;
-    b.set_serial_number(&serial).map_err(e("serial"))?;
-    b.set_subject_name(&name).map_err(e("subject"))?;
-    b.set_issuer_name(&name).map_err(e("issuer"))?;
-    b.set_pubkey(&key).map_err(e("public key"))?;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let not_before =
-        Asn1Time::from_unix(i64::try_from(now).unwrap_or(0) - 3600).map_err(e("validity"))?;
-    b.set_not_before(&not_before).map_err(e("validity"))?;
-    let not_after = Asn1Time::days_from_now(1).map_err(e("validity"))?;
-    b.set_not_after(&not_after).map_err(e("validity"))?;
-    let ca = BasicConstraints::new()
-        .critical()
-        .ca()
-        .build()
-        .map_err(e("extension"))?;
-    b.append_extension(ca).map_err(e("extension"))?;
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .ip("::1")
-        .build(&b.x509v3_context(None, None))
-        .map_err(e("subject alternative name"))?;
-    b.append_extension(san).map_err(e("extension"))?;
-    b.sign(&key, MessageDigest::sha256()).map_err(e("sign"))?;
-    let cert = b.build();
-    let cert_pem = cert.to_pem().map_err(e("PEM"))?;
-    let key_pem = key.private_key_to_pem_pkcs8().map_err(e("PEM"))?;
-    let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem)
-        .map_err(|err| format!("TLS identity: {err}"))?;
-    let acceptor =
-        native_tls::TlsAcceptor::new(identity).map_err(|err| format!("TLS acceptor: {err}"))?;
-    Ok(TlsMaterial {
-        acceptor: tokio_native_tls::TlsAcceptor::from(acceptor),
-        cert_pem: String::from_utf8_lossy(&cert_pem).into_owned(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -1001,7 +920,7 @@ mod tests {
 
     #[test]
     fn the_self_signed_certificate_is_made() {
-        let m = self_signed().unwrap();
+        let m = TlsMaterial::self_signed().unwrap();
         assert!(m.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
     }
 }
