@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use devstack::broker::TlsBroker;
 use devstack::testkit::TestStack;
-use pipeline::produce::{self, KeyField, ProduceOptions};
 use pipeline::stage::{self, transform, RunLimits};
 use pipeline::topology::{self, StageConfig, TopicRole, Topology};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -51,20 +50,7 @@ async fn topics_produce_transform_and_consume_over_tls() {
         .await
         .unwrap();
     let n = 200;
-    let text: String = common::generated_events(n)
-        .iter()
-        .map(|e| format!("{e}\n"))
-        .collect();
-    let canonical = t.topics.resolved(TopicRole::Canonical).name;
-    let opts = ProduceOptions {
-        topic: canonical.clone(),
-        key: KeyField::Tenant,
-        max_in_flight: 100,
-    };
-    let report = produce::produce(&t, text.as_bytes(), &opts, |r| panic!("rejected: {r:?}"))
-        .await
-        .unwrap();
-    assert_eq!(report.accepted, n as u64);
+    common::produce_generated(&t, n).await;
 
     let Some(StageConfig::Transform(s)) = t.stage("to-ecs").cloned() else {
         panic!("transform stage")

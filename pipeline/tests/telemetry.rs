@@ -10,7 +10,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use devstack::sim::{SimConfig, SimKind, SimServer, WebhookSimConfig};
-use pipeline::produce::{self, KeyField, ProduceOptions};
 use pipeline::topology::TopicRole;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -95,20 +94,8 @@ async fn metrics_count_what_flowed_and_traceparent_reaches_the_sink() {
     let env = common::env(&stages).await;
     let t = &env.topology;
     let n = 300usize;
-    let text: String = common::generated_events(n)
-        .iter()
-        .map(|e| format!("{e}\n"))
-        .collect();
+    common::produce_generated(t, n).await;
     let canonical = t.topics.resolved(TopicRole::Canonical).name;
-    let opts = ProduceOptions {
-        topic: canonical.clone(),
-        key: KeyField::Tenant,
-        max_in_flight: 1000,
-    };
-    let report = produce::produce(t, text.as_bytes(), &opts, |r| panic!("rejected: {r:?}"))
-        .await
-        .unwrap();
-    assert_eq!(report.accepted, n as u64);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -248,3 +248,23 @@ pub async fn wait_for_progress(t: &Topology, group: &str, topic: &str, at_least:
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// `n` generated events through `secflow produce`'s path (JSON lines → canonical Avro, keyed
+/// by tenant) to the canonical topic; all must be accepted.
+pub async fn produce_generated(t: &Topology, n: usize) {
+    use pipeline::produce::{self, KeyField, ProduceOptions};
+    use pipeline::topology::TopicRole;
+    let text: String = generated_events(n)
+        .iter()
+        .map(|e| format!("{e}\n"))
+        .collect();
+    let opts = ProduceOptions {
+        topic: t.topics.resolved(TopicRole::Canonical).name,
+        key: KeyField::Tenant,
+        max_in_flight: 1000,
+    };
+    let report = produce::produce(t, text.as_bytes(), &opts, |r| panic!("rejected: {r:?}"))
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, n as u64);
+}
