@@ -1,5 +1,5 @@
 //! TLS material for the local stand-ins that speak TLS: the syslog simulator's TLS listener and
-//! the broker's TLS front ([`crate::broker::TlsFront`]).
+//! the broker's TLS front ([`crate::broker::TlsBroker`]).
 
 use std::time::SystemTime;
 
@@ -42,7 +42,7 @@ impl TlsMaterial {
         let mut name = X509NameBuilder::new().map_err(e("name"))?;
         name.append_entry_by_text("CN", "localhost")
             .map_err(e("name"))?;
-        name.append_entry_by_text("O", "secflow syslog simulator")
+        name.append_entry_by_text("O", "secflow devstack")
             .map_err(e("name"))?;
         let name = name.build();
         let mut b = X509Builder::new().map_err(e("certificate"))?;

@@ -1059,7 +1059,12 @@ async fn throughput(
     let copy_topic = format!("loadtest.{}.copy", ctx.run);
     println!("   raw copy");
     ctx.sampler.mark("copy start");
-    let results = run_copies(ctx, &[("copy", canonical.clone(), copy_topic)], o.acked).await?;
+    let results = run_copies(
+        ctx,
+        &[("copy".into(), canonical.clone(), copy_topic)],
+        o.acked,
+    )
+    .await?;
     ctx.sampler.mark("copy end");
     let baseline = results
         .into_iter()
@@ -1105,7 +1110,6 @@ async fn throughput(
     // read to its last ack. The 10–90 % windows are kept in the report, but the copy's is not a
     // fair basis: librdkafka acknowledges thousands of records at once, so 80 % of the acks can
     // land within a few bursts and the window's rate varied 142,000–456,000/s between runs.
-    let rate_overall = rate.overall_per_s;
     let ratio = rate.overall_per_s / baseline.wall_per_s.max(1e-9);
     report.goals.push(Goal {
         name: "sustained throughput canonical → enrich → ECS → HTTP sink, ratio to the raw copy"
@@ -1120,14 +1124,13 @@ async fn throughput(
         ),
         met: ratio >= 0.6,
     });
-    let single = baseline.clone();
+    // After the pipeline, so that its figure is taken on the same broker state as the copy's.
+    let mut chain = chained_copies(ctx, &canonical, o.acked, &baseline).await?;
+    chain.pipeline_ratio = Some(rate.overall_per_s / chain.per_s.max(1e-9));
+    report.chain = Some(chain);
     report.pipeline_rate = Some(rate);
     report.baseline = Some(baseline);
     report.ratio_to_baseline = Some(ratio);
-    // After the pipeline, so that its figure is taken on the same broker state as the copy's.
-    let mut chain = chained_copies(ctx, &canonical, o.acked, &single).await?;
-    chain.pipeline_ratio = Some(rate_overall / chain.per_s.max(1e-9));
-    report.chain = Some(chain);
     report.enrich = Some(EnrichCheck {
         planted: g.planted,
         ..EnrichCheck::default()
@@ -1165,10 +1168,6 @@ async fn chained_copies(
             )
         })
         .collect();
-    let hops: Vec<(&str, String, String)> = hops
-        .iter()
-        .map(|(n, f, t)| (n.as_str(), f.clone(), t.clone()))
-        .collect();
     println!("   {CHAIN_HOPS} chained copies");
     ctx.sampler.mark("chain start");
     let copies = run_copies(ctx, &hops, expect).await?;
@@ -1185,7 +1184,7 @@ async fn chained_copies(
 /// `expect` records; their results in the same order.
 async fn run_copies(
     ctx: &mut Ctx,
-    hops: &[(&str, String, String)],
+    hops: &[(String, String, String)],
     expect: u64,
 ) -> Result<Vec<CopyResult>> {
     let topics: Vec<ResolvedTopic> = hops

@@ -553,22 +553,22 @@ pub async fn run(
                     }
                     let new = (event.enrichments.len() - before) as u64;
                     let mut backoff = TransientBackoff::new();
-                    let encoded = loop {
-                        // Decoding validated the event; only the appended matches are new.
-                        if let Err(e) = event.validate_enrichments_from(before) {
-                            break Err(EncodeError::from(e));
-                        }
-                        match codec.encode_validated(&output, &event).await {
-                            Err(EncodeError::Registry(e)) => {
-                                let delay = backoff.next_delay();
-                                warn!(stage = %stage.name, error = %e, ?delay, "schema registry unavailable, retrying");
-                                tokio::select! {
-                                    _ = &mut shutdown => break 'outer,
-                                    _ = tokio::time::sleep(delay) => {}
+                    // Decoding validated the event; only the appended matches are new.
+                    let encoded = match event.validate_enrichments_from(before) {
+                        Err(e) => Err(EncodeError::from(e)),
+                        Ok(()) => loop {
+                            match codec.encode_validated(&output, &event).await {
+                                Err(EncodeError::Registry(e)) => {
+                                    let delay = backoff.next_delay();
+                                    warn!(stage = %stage.name, error = %e, ?delay, "schema registry unavailable, retrying");
+                                    tokio::select! {
+                                        _ = &mut shutdown => break 'outer,
+                                        _ = tokio::time::sleep(delay) => {}
+                                    }
                                 }
+                                other => break other,
                             }
-                            other => break other,
-                        }
+                        },
                     };
                     match encoded {
                         Ok(bytes) => {

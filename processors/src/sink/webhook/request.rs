@@ -17,11 +17,13 @@ pub const EVENT_ID_HEADER: &str = "X-Secflow-Event-Id";
 /// # Errors
 /// Why the record cannot be encoded (`invalid_payload`).
 pub fn element<'r>(sink: &WebhookSink, record: &'r SinkRecord) -> Result<Cow<'r, [u8]>, String> {
+    // A JSON payload is the element as it is (checked, not copied into a buffer).
+    if sink.template.is_none() && record.format.is_json() {
+        return json_payload(record).map(Cow::Borrowed);
+    }
     let mut out = Vec::with_capacity(record.payload.len() + 64);
     match &sink.template {
         Some(t) => t.render(record, &mut out)?,
-        // A JSON payload is the element as it is (checked, not copied).
-        None if record.format.is_json() => return json_payload(record).map(Cow::Borrowed),
         None => {
             out.push(b'{');
             if let Some(id) = &record.event_id {
