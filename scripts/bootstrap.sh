@@ -28,13 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. The tansu broker (Kafka protocol, memory engine). The default features lack the memory
-#    engine, hence dynostore+libsql. It is built from the crates.io sources with our patches in
-#    devstack/tansu/ applied (each says what it fixes); a stamp of the patches' hash tells whether
-#    the installed binary is current.
+#    engine, hence dynostore+libsql. It is built from the crates.io sources with our patches
+#    applied: devstack/tansu/<crate>/*.patch patch that tansu crate (each file says what it fixes,
+#    numbered in the order they were written). A stamp of the patches' hash tells whether the
+#    installed binary is current.
 tansu_version=0.6.0
-patches=("$root"/devstack/tansu/*.patch)
+patches=("$root"/devstack/tansu/*/*.patch)
 tansu_stamp="$tools/bin/.tansu-$tansu_version-patches.sha256"
-want_tansu=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
+want_tansu=$(for p in "${patches[@]}"; do echo "${p#"$root"/}"; cat "$p"; done | sha256sum | cut -d' ' -f1)
 if ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$tansu_version" \
   || [ "$(cat "$tansu_stamp" 2>/dev/null)" != "$want_tansu" ]; then
   say "building tansu $tansu_version with ${#patches[@]} patch(es) (one-time, several minutes)"
@@ -49,14 +50,19 @@ if ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$tansu_version" \
   : > "$build/fetch/src/lib.rs"
   cargo fetch -q --manifest-path "$build/fetch/Cargo.toml" >&2
   registry_src=$(dirname "$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"tansu-$tansu_version" | head -1)")
-  cp -r "$registry_src/tansu-$tansu_version" "$registry_src/tansu-storage-$tansu_version" "$build/"
-  for p in "${patches[@]}"; do
-    (cd "$build/tansu-storage-$tansu_version" && git apply -p1 "$p")
+  cp -r "$registry_src/tansu-$tansu_version" "$build/"
+  printf '\n[patch.crates-io]\n' >> "$build/tansu-$tansu_version/Cargo.toml"
+  for dir in "$root"/devstack/tansu/*/; do
+    crate=$(basename "$dir")
+    cp -r "$registry_src/$crate-$tansu_version" "$build/"
+    for p in "$dir"*.patch; do
+      (cd "$build/$crate-$tansu_version" && git apply -p1 "$p")
+    done
+    printf '%s = { path = "../%s-%s" }\n' "$crate" "$crate" "$tansu_version" \
+      >> "$build/tansu-$tansu_version/Cargo.toml"
   done
-  printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\n' "$tansu_version" \
-    >> "$build/tansu-$tansu_version/Cargo.toml"
-  # The published Cargo.lock pins every other dependency: let cargo record the patched
-  # tansu-storage in it (nothing else moves), then install with exactly that lock.
+  # The published Cargo.lock pins every other dependency: let cargo record the patched crates
+  # in it (nothing else moves), then install with exactly that lock.
   (cd "$build/tansu-$tansu_version" && cargo metadata -q --format-version 1 >/dev/null)
   CARGO_TARGET_DIR="$cache/tansu-target" cargo install --locked --path "$build/tansu-$tansu_version" \
     --features dynostore,libsql --root "$tools" --force >&2

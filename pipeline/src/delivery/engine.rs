@@ -381,6 +381,7 @@ pub async fn run(
                 if !batch.is_empty() && (full || batch_started.elapsed() >= max_wait) {
                     dispatch(&shared, &permits, &mut tasks, &mut batch, &mut batch_bytes);
                 }
+                pass_markers(&consumer, &tracker, &input);
                 commit(&consumer, &tracker);
                 // Waiting on the sink (open circuit, batches in flight, records not yet due) is
                 // not idleness: idle time starts when there is nothing left to do.
@@ -537,6 +538,7 @@ pub async fn run(
         let _ = h.await;
     }
     save_state(&shared);
+    pass_markers(&consumer, &tracker, &input);
     commit_sync(&consumer, &tracker);
     // After the final commit: the reporter's last reading is the lag left at stop.
     drop(lag);
@@ -544,6 +546,26 @@ pub async fn run(
     report.circuit_opened = lock(&shared.circuit).opens();
     info!(stage = %stage.name, records = report.records, delivered = report.delivered, "sink stopped");
     Ok(report)
+}
+
+/// Lets the input partitions' commit points pass offsets librdkafka consumed without handing
+/// them out (transaction markers: the transform stage writes its topics in transactions). Only
+/// the input topic: a retry tier's partition is rewound to a record that is not due yet, and
+/// its position then runs ahead of a record this loop has not taken.
+fn pass_markers(
+    consumer: &StreamConsumer<SinkContext>,
+    tracker: &Mutex<OffsetTracker>,
+    input: &str,
+) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    let mut tracker = lock(tracker);
+    for e in positions.elements().iter().filter(|e| e.topic() == input) {
+        if let Offset::Offset(position) = e.offset() {
+            tracker.passed(input, e.partition(), position);
+        }
+    }
 }
 
 fn commit(consumer: &StreamConsumer<SinkContext>, tracker: &Mutex<OffsetTracker>) {

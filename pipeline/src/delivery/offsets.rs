@@ -26,6 +26,18 @@ impl PartitionTracker {
         self.pending.remove(&offset);
     }
 
+    /// The consumer's position is `position`: every offset below it was either handed to the
+    /// sink (and is tracked) or consumed by librdkafka without being handed out — the COMMIT or
+    /// ABORT marker a transactional producer writes to each partition at the end of every
+    /// transaction, or offsets removed by compaction. Those are finished by definition;
+    /// counting them lets the commit point pass them, else a caught-up sink reading a
+    /// transactional topic shows a lag of one per partition for ever.
+    pub fn passed(&mut self, position: i64) {
+        if self.next.is_none_or(|n| position > n) {
+            self.next = Some(position);
+        }
+    }
+
     /// The offset to commit now (the lowest unfinished offset, or one past the last read),
     /// if it moved since the last commit.
     pub fn committable(&self) -> Option<i64> {
@@ -68,6 +80,14 @@ impl OffsetTracker {
                 PartitionTracker::default()
             })
             .started(offset);
+    }
+
+    /// The consumer's position on a partition (see [`PartitionTracker::passed`]).
+    pub fn passed(&mut self, topic: &str, partition: i32, position: i64) {
+        self.partitions
+            .entry((topic.to_string(), partition))
+            .or_default()
+            .passed(position);
     }
 
     /// A record is finished.
@@ -135,6 +155,27 @@ mod tests {
         assert_eq!(t.committable(), None);
         t.finished(13);
         assert_eq!(t.committable(), Some(15));
+    }
+
+    #[test]
+    fn the_commit_point_passes_transaction_markers_but_not_records_in_flight() {
+        let mut t = PartitionTracker::default();
+        t.started(10);
+        t.started(11);
+        // Offset 12 is a COMMIT marker: librdkafka consumed it, the position is 13.
+        t.passed(13);
+        assert_eq!(t.committable(), Some(10), "10 and 11 are still in flight");
+        t.finished(10);
+        t.finished(11);
+        assert_eq!(t.committable(), Some(13));
+        t.mark_committed(13);
+        // A position behind what was read (a stale reading) moves nothing.
+        t.passed(12);
+        assert_eq!(t.committable(), None);
+        // A partition whose only new offset is a marker commits past it.
+        let mut o = OffsetTracker::default();
+        o.passed("ecs", 1, 101);
+        assert_eq!(o.committable(), vec![("ecs".to_string(), 1, 101)]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! A record that cannot be decoded or transformed goes to the stage DLQ inside the same
 //! transaction, so it is dead-lettered exactly once too and never blocks its partition.
 //!
-//! On brokers without transactions the stage runs in the `output_log` mode instead (see
+//! On brokers without transactions the stage can run in the `output_log` mode instead (see
 //! [`super::output_log`]): same batches, idempotent writes to the input's partition number with
 //! the input position in a header, and a resume point read from the output tails on assignment.
 

@@ -331,7 +331,7 @@ pub enum ExactlyOnceMode {
     #[default]
     Transactions,
     /// Idempotent producer + input position headers + tail scan on partition assignment; for
-    /// brokers without `EndTxn` (tansu). Does not fence a live zombie.
+    /// brokers without transactions (no `EndTxn`). Does not fence a live zombie.
     OutputLog,
 }
 
