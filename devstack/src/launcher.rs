@@ -123,6 +123,15 @@ pub fn is_ours(started: &Started) -> bool {
     !first.is_empty() && String::from_utf8_lossy(first).ends_with(&started.program)
 }
 
+/// True unless the program file `pid` runs was replaced since it started (a rebuilt tansu after
+/// its patches changed, a rebuilt devstack): Linux then shows the old file as `(deleted)`. A
+/// stack left running from before an upgrade would otherwise keep serving the old code.
+pub fn runs_current_program(started: &Started) -> bool {
+    std::fs::read_link(format!("/proc/{}/exe", started.pid))
+        .map(|exe| !exe.to_string_lossy().ends_with(" (deleted)"))
+        .unwrap_or(true)
+}
+
 fn listening(port: u16) -> bool {
     TcpStream::connect_timeout(
         &SocketAddr::from(([127, 0, 0, 1], port)),
@@ -176,10 +185,12 @@ fn spawn_detached(mut cmd: Command, log: &Path) -> Result<std::process::Child, L
 /// files. Returns the state.
 pub fn up(dir: &StateDir, ports: Ports) -> Result<StackState, LauncherError> {
     if let Some(state) = dir.read()? {
-        if is_ours(&state.broker) && is_ours(&state.registry) {
+        let up = [&state.broker, &state.registry];
+        if up.iter().all(|s| is_ours(s) && runs_current_program(s)) {
             return Ok(state);
         }
-        // Half up: stop what is left before starting afresh.
+        // Half up, or running a program that was rebuilt since: stop what is left before
+        // starting afresh (the broker's memory engine starts empty; the registry keeps its file).
         down(dir)?;
     }
     std::fs::create_dir_all(&dir.0).map_err(io(format!("creating {}", dir.0.display())))?;

@@ -93,3 +93,46 @@ async fn up_status_down() {
     let (_, status) = devstack(&state, &["status"]);
     assert!(status.contains("stack is down"), "{status}");
 }
+
+/// A stack left running by an older build (here: its broker binary replaced, as a rebuild with
+/// new tansu patches does) is restarted by `up` instead of reused.
+#[tokio::test]
+async fn up_restarts_a_broker_whose_binary_was_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("stack");
+    let _cleanup = Down(state.clone());
+    let tansu = dir.path().join("tansu");
+    std::fs::copy(devstack::broker::find_tansu().unwrap(), &tansu).unwrap();
+    let (bp, rp) = (free_port().unwrap(), free_port().unwrap());
+    let up = |state: &std::path::Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_devstack"))
+            .arg("--state-dir")
+            .arg(state)
+            .args(["up", "--broker-port", &bp.to_string()])
+            .args(["--registry-port", &rp.to_string()])
+            .env("SECFLOW_TANSU", &tansu)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        let st: devstack::launcher::StackState =
+            serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap())
+                .unwrap();
+        st
+    };
+    let first = up(&state);
+    assert!(devstack::launcher::runs_current_program(&first.broker));
+    assert_eq!(up(&state).broker.pid, first.broker.pid, "unchanged: reused");
+
+    // Replace the binary the way `cargo install` does: a new file renamed over the old one.
+    let fresh = dir.path().join("tansu.new");
+    std::fs::copy(&tansu, &fresh).unwrap();
+    std::fs::rename(&fresh, &tansu).unwrap();
+    assert!(!devstack::launcher::runs_current_program(&first.broker));
+    let second = up(&state);
+    assert_ne!(second.broker.pid, first.broker.pid, "rebuilt: restarted");
+    assert!(
+        !devstack::launcher::is_ours(&first.broker),
+        "the old broker is stopped"
+    );
+    assert!(devstack::launcher::runs_current_program(&second.broker));
+}
