@@ -477,7 +477,7 @@ async fn all_ten_sinks_in_one_process_deliver_10000_events() {
         .port();
     let log = work.path().join("secflow-run.log");
     let started = Instant::now();
-    let mut child = secflow(&env, &["run", "--until-idle", "30", "--topology"])
+    let mut child = secflow(&env, &["run", "--until-idle", "15", "--topology"])
         .arg(&file)
         .env("SECFLOW_METRICS_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())

@@ -96,7 +96,7 @@ async fn read_committed(
         total += 1;
     }
     // Anything beyond the expected count would be a duplicate: give it a moment to show up.
-    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
         let id = m
             .headers()
             .and_then(|h| {

@@ -538,13 +538,21 @@ pub async fn run(
         let _ = h.await;
     }
     save_state(&shared);
-    pass_markers(&consumer, &tracker, &input);
-    commit_sync(&consumer, &tracker);
-    // After the final commit: the reporter's last reading is the lag left at stop.
-    drop(lag);
     let mut report = lock(&shared.report).clone();
     report.circuit_opened = lock(&shared.circuit).opens();
-    info!(stage = %stage.name, records = report.records, delivered = report.delivered, "sink stopped");
+    // The stop blocks: a synchronous commit, the lag reporter's last reading (broker round
+    // trips), closing the consumer (it leaves its group) and the producers. Done on an async
+    // worker, it held the tasks queued there — other stages' requests in flight — for up to
+    // 16 s in testing, long enough for their HTTP timeouts to re-send answered requests.
+    let closing = Instant::now();
+    tokio::task::block_in_place(move || {
+        pass_markers(&consumer, &tracker, &input);
+        commit_sync(&consumer, &tracker);
+        // After the final commit: the reporter's last reading is the lag left at stop.
+        drop(lag);
+        drop((consumer, shared));
+    });
+    info!(stage = %stage.name, records = report.records, delivered = report.delivered, closed_in = ?closing.elapsed(), "sink stopped");
     Ok(report)
 }
 

@@ -646,14 +646,18 @@ pub async fn run(
             }
         }
     }
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(e) => {
-            warn!(stage = %stage.name, error = %e, "final commit failed; the last records may be read again")
+    // The stop blocks (a synchronous commit, the lag reporter's last reading, closing the
+    // consumer): off the async workers, so the other stages of this process keep running.
+    tokio::task::block_in_place(|| {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                warn!(stage = %stage.name, error = %e, "final commit failed; the last records may be read again")
+            }
         }
-    }
-    // After the final commit: the reporter's last reading is the lag left at stop.
-    drop(lag);
+        // After the final commit: the reporter's last reading is the lag left at stop.
+        drop(lag);
+    });
     telemetry::set_ready(&stage.name, false);
     table.shut();
     report.indicator_records_read = table.read.load(Ordering::Relaxed);

@@ -550,8 +550,12 @@ pub async fn run(
     }
     // Offsets are committed with each batch: the reporter's last reading is the lag at stop
     // (a commit still in flight shows as lag).
-    drop(lag);
-    info!(stage = %stage.name, records = report.records, transactions = report.transactions, "transform stopped");
+    // The stop blocks (the lag reporter's last reading, the consumer leaving its group, the
+    // producer closing): off the async workers, so the other stages of this process (sinks
+    // with requests in flight) keep running meanwhile.
+    let closing = Instant::now();
+    tokio::task::block_in_place(move || drop((lag, consumer, writer)));
+    info!(stage = %stage.name, records = report.records, transactions = report.transactions, closed_in = ?closing.elapsed(), "transform stopped");
     Ok(report)
 }
 
