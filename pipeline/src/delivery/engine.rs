@@ -543,7 +543,8 @@ pub async fn run(
     // The stop blocks: a synchronous commit, the lag reporter's last reading (broker round
     // trips), closing the consumer (it leaves its group) and the producers. Done on an async
     // worker, it held the tasks queued there — other stages' requests in flight — for up to
-    // 16 s in testing, long enough for their HTTP timeouts to re-send answered requests.
+    // 16 s in testing (when the lag reading still took 6 s), long enough for their HTTP
+    // timeouts to re-send answered requests.
     let closing = Instant::now();
     tokio::task::block_in_place(move || {
         pass_markers(&consumer, &tracker, &input);
