@@ -90,8 +90,8 @@ pub fn free_port() -> std::io::Result<u16> {
 /// `scripts/bootstrap.sh` builds tansu with the patches in `devstack/tansu/`: unpatched, the
 /// 0.6.0 memory engine answers a fetch from an offset inside a stored record batch with the
 /// *next* batch, so a consumer resuming from a committed offset in the middle of a producer's
-/// batch silently skips the rest of it; and no transaction can end (no `EndTxn`). (Its SQLite engine fetches correctly but is too slow
-/// for our tests on two cores: heartbeats time out.)
+/// batch silently skips the rest of it; and no transaction can end (no `EndTxn`). (Its SQLite
+/// engine fetches correctly but is too slow for our tests on two cores: heartbeats time out.)
 pub fn tansu_command(binary: &Path, port: u16) -> Command {
     tansu_command_advertising(binary, port, SocketAddr::from(([127, 0, 0, 1], port)))
 }

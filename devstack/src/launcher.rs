@@ -185,8 +185,11 @@ fn spawn_detached(mut cmd: Command, log: &Path) -> Result<std::process::Child, L
 /// files. Returns the state.
 pub fn up(dir: &StateDir, ports: Ports) -> Result<StackState, LauncherError> {
     if let Some(state) = dir.read()? {
-        let up = [&state.broker, &state.registry];
-        if up.iter().all(|s| is_ours(s) && runs_current_program(s)) {
+        let services = [&state.broker, &state.registry];
+        if services
+            .iter()
+            .all(|s| is_ours(s) && runs_current_program(s))
+        {
             return Ok(state);
         }
         // Half up, or running a program that was rebuilt since: stop what is left before

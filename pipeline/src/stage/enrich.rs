@@ -647,7 +647,7 @@ pub async fn run(
         }
     }
     // The stop blocks (a synchronous commit, the lag reporter's last reading, closing the
-    // consumer): off the async workers, so the other stages of this process keep running.
+    // consumer and the producer): off the async workers, so the other stages of this process keep running.
     tokio::task::block_in_place(|| {
         match consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
@@ -657,6 +657,7 @@ pub async fn run(
         }
         // After the final commit: the reporter's last reading is the lag left at stop.
         drop(lag);
+        drop((consumer, producer));
     });
     telemetry::set_ready(&stage.name, false);
     table.shut();

@@ -3,7 +3,8 @@
 //!
 //! Some Kafka-protocol brokers accept transactional producers but cannot end a transaction (no
 //! `EndTxn`: tansu 0.6.0 as published; ours is patched, see `devstack/tansu/`), so
-//! read-process-write transactions are impossible there. This mode gets the same guarantee for the output topics from three facts:
+//! read-process-write transactions are impossible there. This mode gets the same guarantee for
+//! the output topics from three facts:
 //!
 //! 1. the transform is deterministic (same input record → same output bytes);
 //! 2. every output record carries its input position in the [`ORIGIN_HEADER`]

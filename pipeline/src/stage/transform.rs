@@ -548,11 +548,10 @@ pub async fn run(
             *report.dead_lettered.entry(class).or_default() += n;
         }
     }
-    // Offsets are committed with each batch: the reporter's last reading is the lag at stop
-    // (a commit still in flight shows as lag).
     // The stop blocks (the lag reporter's last reading, the consumer leaving its group, the
     // producer closing): off the async workers, so the other stages of this process (sinks
-    // with requests in flight) keep running meanwhile.
+    // with requests in flight) keep running meanwhile. Offsets are committed with each batch,
+    // so the reporter's last reading is the lag at stop.
     let closing = Instant::now();
     tokio::task::block_in_place(move || drop((lag, consumer, writer)));
     info!(stage = %stage.name, records = report.records, transactions = report.transactions, closed_in = ?closing.elapsed(), "transform stopped");
